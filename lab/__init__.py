@@ -1,0 +1,35 @@
+"""RLHF vs RFT lab: see how a small language model changes under two kinds of reinforcement fine-tuning.
+
+This package is importable without torch: the UI (``lab.ui``) and the CLI parse, validate and read run folders
+with it; only the worker side (``lab.models``, ``lab.methods``, ``lab.evaluate``) imports torch/TRL/PEFT.
+
+Two shared things live here:
+
+- ``LabError``: an error the user reads. Its message says what is wrong and where (file, line, field) and how to
+  fix it. The CLI prints it and exits 2; the UI shows it with ``gr.Warning``/``gr.Error``.
+- ``lab_home()``: the one folder where runs, the model cache and stored feedback live. Set ``LAB_HOME`` to move it;
+  the default is ``~/.cache/rlhf-rft-lab`` (on a Space with persistent storage, ``/data/rlhf-rft-lab``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["LabError", "lab_home"]
+
+
+class LabError(Exception):
+    """A problem with the user's input or setup, phrased for the user (never a traceback)."""
+
+
+def lab_home() -> Path:
+    """The lab's data folder: ``$LAB_HOME``, else ``/data/rlhf-rft-lab`` on a Space with storage, else ~/.cache."""
+    if os.environ.get("LAB_HOME"):
+        home = Path(os.environ["LAB_HOME"]).expanduser()
+    elif Path("/data").is_dir() and os.access("/data", os.W_OK) and os.environ.get("SPACE_ID"):
+        home = Path("/data/rlhf-rft-lab")
+    else:
+        home = Path.home() / ".cache" / "rlhf-rft-lab"
+    home.mkdir(parents=True, exist_ok=True)
+    return home

@@ -1,0 +1,156 @@
+"""Command line: the same code paths as the UI.
+
+    python -m lab check-data PATH                 validate a task file; last line: the number of usable rows
+    python -m lab grade --grader SPEC --output T  score one answer; last line: the score
+    python -m lab rft [--data PATH|TASK] [--grader SPEC] [--model M] [--steps N] [--out DIR]
+    python -m lab runs                            list runs under LAB_HOME
+    python -m lab bench                           benchmark (see lab/bench.py)
+
+Exit codes: 0 ok, 2 bad input (the message says what and where), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from lab import LabError
+
+
+def _cmd_check_data(args) -> int:
+    from lab import data
+
+    ds = data.load_tasks(args.path)
+    print(data.describe(ds))
+    print(data.preview(ds, 5).to_string(index=False, max_colwidth=60))
+    print(f"{len(ds)} usable rows")
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from lab import graders
+
+    spec = graders.parse_spec(args.grader)
+    item = json.loads(args.item) if args.item else {}
+    if not isinstance(item, dict):
+        raise LabError("--item must be a JSON object, e.g. '{\"answer\": \"Paris\"}'")
+    graders.validate_spec(spec, item_fields=set(item) or None)
+    score, why = graders.explain(spec, args.output, item)
+    print(why)
+    print(score if score is not None else "None")
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    keys = [k for k in ("before", "after_sft", "after") if summary.get(k)]
+    for k in keys:
+        s = summary[k]
+        print(f"{k:>10}: valid_reward {s['valid_reward']:.3f}  accuracy {s['accuracy']:.3f}")
+    print(f"train_seconds {summary.get('train_seconds')}")
+
+
+def _cmd_rft(args) -> int:
+    from lab import graders, runs
+    from lab.methods import make_config
+
+    config: dict = {}
+    if args.data:
+        config["task"] = args.data
+    if args.grader:
+        config["graders"] = [graders.parse_spec(g) for g in args.grader]
+    for key in ("model", "steps"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.no_warmup:
+        config["warmup"] = False
+    for kv in args.set or []:
+        key, _, value = kv.partition("=")
+        config[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+    make_config("rft", config).check()  # refuse bad options before any model loads
+    run = runs.create("rft", config, args.out)
+    print(f"run folder: {run.dir}", flush=True)
+    summary = runs.execute(run)
+    _print_summary(summary)
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from lab import runs
+
+    for run in runs.list_runs():
+        s = run.status()
+        step = f"{s.get('step', 0)}/{s.get('max_steps', '?')}"
+        print(f"{run.id}  {s.get('state'):<11} {s.get('stage', ''):<12} step {step}")
+    return 0
+
+
+def _cmd_worker(args) -> int:
+    from lab import runs
+
+    runs.execute(runs.Run(__import__("pathlib").Path(args.run_dir)), parent_pid=args.parent_pid)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from lab import bench
+
+    return bench.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lab", description="RLHF vs RFT lab")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check-data", help="validate a task file (CSV, JSONL, JSON, OpenAI RFT JSONL)")
+    c.add_argument("path")
+    c.set_defaults(func=_cmd_check_data)
+
+    g = sub.add_parser("grade", help="score one output with a grader spec")
+    g.add_argument("--grader", required=True, help="JSON object or path to a .json file")
+    g.add_argument("--output", required=True, help="the model's answer")
+    g.add_argument("--item", help="JSON object with the item's fields, e.g. '{\"answer\": \"Paris\"}'")
+    g.set_defaults(func=_cmd_grade)
+
+    r = sub.add_parser("rft", help="reinforcement fine-tuning: SFT warm-up + GRPO against graders")
+    r.add_argument("--data", help="bundled task name or a file path (default: capitals)")
+    r.add_argument("--grader", action="append", help="grader spec (JSON or path); repeat for several")
+    r.add_argument("--model", help="embedded (default), tiny, a folder or a hub id")
+    r.add_argument("--steps", type=int, help="GRPO steps")
+    r.add_argument("--no-warmup", action="store_true", help="skip the SFT warm-up")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other option of the RFT config")
+    r.add_argument("--out", help="run folder (default: LAB_HOME/runs/<id>)")
+    r.set_defaults(func=_cmd_rft)
+
+    ls = sub.add_parser("runs", help="list runs")
+    ls.set_defaults(func=_cmd_runs)
+
+    w = sub.add_parser("worker", help=argparse.SUPPRESS)
+    w.add_argument("run_dir")
+    w.add_argument("--parent-pid", type=int)
+    w.set_defaults(func=_cmd_worker)
+
+    b = sub.add_parser("bench", help="benchmark the lab against plain TRL / generate (numbers for the README)")
+    b.add_argument("--what", default="all", help="rft | step | chat | all")
+    b.add_argument("--model", default="embedded")
+    b.add_argument("--out", default=None, help="write the JSON results here")
+    b.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Answers of a model on fixed prompts, scored: the before/after numbers every run ends with.
+
+Greedy decoding (no sampling) so "before" and "after" differ only by the weights. A PEFT model can be evaluated
+with its adapter on, or off (``with model.disable_adapter()``) — the base model's answers — without loading twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import torch
+
+from lab.graders import is_exact
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[list[dict]],
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    adapter: bool = True,
+) -> list[str]:
+    """Greedy answers to conversational prompts, batched with left padding.
+
+    ``adapter=False`` turns a PEFT model's LoRA off for the call, which gives the base model's answers.
+    """
+    was_training = model.training
+    model.eval()
+    tokenizer.padding_side = "left"
+    off = model.disable_adapter() if (not adapter and hasattr(model, "disable_adapter")) else contextlib.nullcontext()
+    answers: list[str] = []
+    with off:
+        for i in range(0, len(prompts), batch_size):
+            texts = [
+                tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
+                for p in prompts[i : i + batch_size]
+            ]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    if was_training:
+        model.train()
+    return [a.strip() for a in answers]
+
+
+def score(answers: list[str], rows: list[dict], graders: Sequence[Callable]) -> dict:
+    """Grade answers against their rows: mean reward (sum of graders, as GRPO sees it), per grader, exact match.
+
+    Returns ``{"valid_reward", "accuracy", "graders": {name: mean}, "rows": [{..., "answer_given", scores}]}``.
+    """
+    n = len(answers)
+    columns = {k: [r.get(k) for r in rows] for k in rows[0]} if rows else {}
+    columns.pop("prompt", None)
+    per_grader: dict[str, list[float | None]] = {}
+    for g in graders:
+        per_grader[g.__name__] = list(g(completions=answers, **columns))
+    table = []
+    for i in range(n):
+        scores = {name: vals[i] for name, vals in per_grader.items()}
+        reward = sum(v for v in scores.values() if v is not None)
+        table.append(
+            {
+                "question": rows[i].get("question", ""),
+                "reference": rows[i].get("answer", ""),
+                "output": answers[i],
+                "reward": reward,
+                "exact": is_exact(answers[i], str(rows[i].get("answer", ""))),
+                **scores,
+            }
+        )
+    mean = lambda xs: float(sum(xs) / len(xs)) if xs else 0.0  # noqa: E731
+    return {
+        "valid_reward": mean([t["reward"] for t in table]),
+        "accuracy": mean([1.0 if t["exact"] else 0.0 for t in table]),
+        "graders": {k: mean([v for v in vals if v is not None]) for k, vals in per_grader.items()},
+        "rows": table,
+    }

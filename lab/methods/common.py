@@ -1,0 +1,86 @@
+"""What every method shares: LoRA built in one place, the callback that writes a run folder, timing helpers."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import torch
+from peft import LoraConfig
+from transformers import TrainerCallback
+
+
+def lora_config(rank: int = 16, task_type: str = "CAUSAL_LM", alpha: int | None = None) -> LoraConfig:
+    """LoRA on every linear layer of the attention and MLP blocks (``CAUSAL_LM`` policies, ``SEQ_CLS`` rewards)."""
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha or 2 * rank,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type=task_type,
+    )
+
+
+def setup_torch(seed: int = 0) -> None:
+    """Deterministic seeds; on a CPU use every core the machine gives us."""
+    torch.manual_seed(seed)
+    if not torch.cuda.is_available():
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def trainer_kwargs(output_dir: str, steps: int, learning_rate: float, seed: int = 0) -> dict:
+    """The TrainingArguments every method's TRL config shares: quiet, no checkpoints, log every step."""
+    return dict(
+        output_dir=output_dir,
+        max_steps=steps,
+        learning_rate=learning_rate,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        dataloader_num_workers=0,
+    )
+
+
+class RunCallback(TrainerCallback):
+    """Writes every ``on_log`` to ``metrics.jsonl`` and progress (step, ETA) to ``status.json``.
+
+    ``on_step_end_hook(step, model)`` runs after each optimizer step (samples, live validation); time spent in it is
+    kept in ``self.hook_seconds`` so that training time can be reported without evaluation time.
+    """
+
+    def __init__(self, run, stage: str, on_step_end_hook=None):
+        self.run, self.stage, self.hook = run, stage, on_step_end_hook
+        self.t0 = time.time()
+        self.hook_seconds = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t0 = time.time()
+        self.run.set_status(stage=self.stage, step=0, max_steps=state.max_steps, eta_seconds=None)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        row = {"stage": self.stage, "step": state.global_step, "time": round(time.time() - self.t0, 2)}
+        for key, value in (logs or {}).items():
+            if isinstance(value, int | float) and math.isfinite(value):
+                row[key] = value
+        self.run.log_metrics(row)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.hook is not None:
+            t = time.time()
+            self.hook(state.global_step, model)
+            self.hook_seconds += time.time() - t
+        elapsed = time.time() - self.t0
+        per_step = elapsed / max(state.global_step, 1)
+        self.run.set_status(
+            stage=self.stage,
+            step=state.global_step,
+            max_steps=state.max_steps,
+            eta_seconds=round(per_step * (state.max_steps - state.global_step), 1),
+        )

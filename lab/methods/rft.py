@@ -1,0 +1,294 @@
+"""Reinforcement fine-tuning (RFT): reference answers + graders + GRPO, with an optional SFT warm-up.
+
+The source text's four RFT steps, each a stage of this run:
+
+1. **Task data** with reference answers (``lab.data``), split into train and held-out valid questions.
+2. **Initial SFT** (optional warm-up): TRL ``SFTTrainer`` + LoRA on (question → reference answer), loss on the
+   answer only. It teaches the *form* of the answer fast; too much of it overwrites what the model knew.
+3. **Grading**: each sampled answer is scored against its reference by the chosen graders (``lab.graders``).
+4. **RL**: TRL ``GRPOTrainer`` on the same LoRA adapter. For each question it samples ``num_generations``
+   answers, turns their grades into advantages relative to the group's mean (no value network), and takes a
+   clipped policy-gradient step that makes the better-graded answers more likely.
+
+Before, after SFT and after RL, greedy answers on the valid split are graded: that is what a student compares.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from lab import LabError
+
+DEFAULT_TASK = "capitals"
+
+
+def _default_graders() -> list[dict]:
+    from lab.graders import DEFAULT_SPEC
+
+    return [dict(DEFAULT_SPEC)]
+
+
+@dataclass
+class Config:
+    """The teaching knobs of an RFT run. Defaults finish in about two minutes on a 2-core CPU."""
+
+    task: str = field(default=DEFAULT_TASK, metadata={"help": "Bundled task name or path to a CSV/JSONL/JSON file."})
+    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
+    graders: list[dict] = field(default_factory=_default_graders, metadata={"help": "Grader specs (JSON)."})
+    steps: int = field(default=12, metadata={"help": "GRPO optimizer steps."})
+    learning_rate: float = field(default=2e-4, metadata={"help": "GRPO learning rate (LoRA)."})
+    num_generations: int = field(default=8, metadata={"help": "Answers sampled per question (the GRPO group)."})
+    prompts_per_step: int = field(default=2, metadata={"help": "Questions per GRPO step."})
+    max_completion_length: int = field(default=24, metadata={"help": "Max new tokens per sampled answer."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature during GRPO."})
+    beta: float = field(default=0.0, metadata={"help": "KL penalty against the base model (0 = none)."})
+    lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
+    warmup: bool = field(default=True, metadata={"help": "SFT warm-up on the reference answers before GRPO."})
+    warmup_epochs: float = field(default=2.0, metadata={"help": "Epochs of SFT warm-up."})
+    warmup_learning_rate: float = field(default=3e-4, metadata={"help": "SFT warm-up learning rate."})
+    warmup_batch_size: int = field(default=8, metadata={"help": "SFT batch size."})
+    valid_size: int = field(default=40, metadata={"help": "Held-out questions for before/after."})
+    eval_every: int = field(default=4, metadata={"help": "Validation reward every N GRPO steps (0 = off)."})
+    eval_subset: int = field(default=16, metadata={"help": "Valid questions used for the live validation curve."})
+    max_train_rows: int = field(default=0, metadata={"help": "Use at most this many training rows (0 = all)."})
+    seed: int = field(default=0, metadata={"help": "Seed for the split, LoRA init and sampling."})
+
+    def check(self) -> None:
+        for name in ("steps", "num_generations", "prompts_per_step", "max_completion_length", "lora_rank"):
+            if getattr(self, name) < 1:
+                raise LabError(f"rft: {name} must be at least 1 (got {getattr(self, name)})")
+        if self.num_generations < 2:
+            raise LabError("rft: num_generations must be at least 2: GRPO compares answers within a group")
+        if not self.graders:
+            raise LabError("rft: choose at least one grader")
+        if not (0 < self.learning_rate < 1):
+            raise LabError(f"rft: learning_rate {self.learning_rate} is out of range")
+
+
+def grpo_config(cfg: Config, output_dir: str):
+    """Translate the teaching knobs into TRL's GRPOConfig (the one place they meet)."""
+    from trl import GRPOConfig
+
+    from lab.methods.common import trainer_kwargs
+
+    return GRPOConfig(
+        **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
+        per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step,
+        gradient_accumulation_steps=1,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        gradient_checkpointing=False,  # tiny models: recomputation costs more than the memory it saves
+        shuffle_dataset=True,
+    )
+
+
+def sft_config(cfg: Config, output_dir: str, n_rows: int):
+    from trl import SFTConfig
+
+    from lab.methods.common import trainer_kwargs
+
+    steps = max(1, round(cfg.warmup_epochs * n_rows / cfg.warmup_batch_size))
+    return SFTConfig(
+        **trainer_kwargs(output_dir, steps, cfg.warmup_learning_rate, cfg.seed),
+        per_device_train_batch_size=cfg.warmup_batch_size,
+        gradient_checkpointing=False,
+        max_length=256,
+        completion_only_loss=True,
+    )
+
+
+class GradeRecorder:
+    """Wraps graders so the answers GRPO sampled at a step, and their grades, can be written to samples.jsonl."""
+
+    def __init__(self, graders):
+        self.graders = graders
+        self.calls: dict[str, tuple[list, list, list]] = {}
+        self.wrapped = [self._wrap(g) for g in graders]
+
+    def _wrap(self, grader):
+        def recorded(prompts, completions, **kwargs):
+            scores = grader(completions=completions, prompts=prompts, **kwargs)
+            self.calls[grader.__name__] = (prompts, completions, scores)
+            return scores
+
+        recorded.__name__ = grader.__name__  # TRL logs rewards/<__name__>/mean
+        return recorded
+
+    def flush(self, step: int, run, limit: int = 16) -> None:
+        if not self.calls:
+            return
+        from lab.graders import completion_text
+
+        names = list(self.calls)
+        prompts, completions, _ = self.calls[names[0]]
+        rows = []
+        for i in range(min(limit, len(completions))):
+            scores = {n: self.calls[n][2][i] for n in names}
+            prompt = prompts[i][-1]["content"] if isinstance(prompts[i], list) else str(prompts[i])
+            rows.append(
+                {
+                    "stage": "grpo",
+                    "step": step,
+                    "prompt": prompt,
+                    "completion": completion_text(completions[i]),
+                    "reward": sum(v for v in scores.values() if v is not None),
+                    "scores": scores,
+                }
+            )
+        run.log_samples(rows)
+        self.calls.clear()
+
+
+def _rows(ds) -> list[dict]:
+    return [dict(r) for r in ds]
+
+
+def train(cfg: Config, run) -> dict:
+    """Run the four RFT stages on ``run``'s folder and return the summary (also written to summary.json)."""
+    cfg.check()
+    from lab import data, evaluate, models
+    from lab.graders import build_grader, validate_spec
+    from lab.methods.common import RunCallback, lora_config, setup_torch
+
+    setup_torch(cfg.seed)
+    t_start = time.time()
+
+    # 1. Task data --------------------------------------------------------------------------------------------------
+    run.set_status(stage="data")
+    ds = data.load_task(cfg.task)
+    for spec in cfg.graders:
+        validate_spec(spec, item_fields=set(ds.column_names))
+    graders = [build_grader(spec) for spec in cfg.graders]
+    train_ds, valid_ds = data.split(ds, cfg.valid_size, cfg.seed)
+    if cfg.max_train_rows:
+        train_ds = train_ds.select(range(min(cfg.max_train_rows, len(train_ds))))
+    valid_rows = _rows(valid_ds)
+    print(f"task {cfg.task}: {len(train_ds)} train, {len(valid_ds)} valid", flush=True)
+
+    # Base model, and its answers before any training -----------------------------------------------------------
+    run.set_status(stage="loading model")
+    model, tokenizer = models.load_causal_lm(cfg.model)
+    answer_tokens = max(cfg.max_completion_length, 16)
+    eval_seconds = 0.0
+
+    def evaluate_now(m, stage: str, adapter: bool = True) -> dict:
+        nonlocal eval_seconds
+        t = time.time()
+        run.set_status(stage=f"evaluating ({stage})")
+        answers = evaluate.generate(m, tokenizer, valid_ds["prompt"], answer_tokens, adapter=adapter)
+        result = evaluate.score(answers, valid_rows, graders)
+        eval_seconds += time.time() - t
+        print(f"{stage}: valid_reward {result['valid_reward']:.3f}, accuracy {result['accuracy']:.3f}", flush=True)
+        return result
+
+    before = evaluate_now(model, "before")
+    k = min(cfg.eval_subset, len(valid_rows))
+    subset_prompts, subset_rows = valid_ds["prompt"][:k], valid_rows[:k]
+
+    def subset_metrics(rows: list[dict]) -> dict:
+        return {
+            "valid_reward": sum(r["reward"] for r in rows) / len(rows),
+            "valid_accuracy": sum(r["exact"] for r in rows) / len(rows),
+        }
+
+    run.log_metrics({"stage": "grpo", "step": 0, **subset_metrics(before["rows"][:k])})
+
+    # 2. Optional SFT warm-up on the reference answers -----------------------------------------------------------
+    sft_seconds, after_sft = 0.0, None
+    lora = lora_config(cfg.lora_rank)
+    if cfg.warmup:
+        from trl import SFTTrainer
+
+        sft_ds = train_ds.map(
+            lambda r: {"completion": [{"role": "assistant", "content": r["answer"]}]},
+            remove_columns=[c for c in train_ds.column_names if c != "prompt"],
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_config(cfg, str(run.dir / "trainer"), len(sft_ds)),
+            train_dataset=sft_ds,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[RunCallback(run, "sft")],
+        )
+        t = time.time()
+        trainer.train()
+        sft_seconds = time.time() - t
+        model = trainer.model  # a PeftModel: GRPO keeps training this same adapter
+        after_sft = evaluate_now(model, "after SFT")
+        lora = None
+
+    # 3 + 4. Grading and GRPO -------------------------------------------------------------------------------------
+    from trl import GRPOTrainer
+
+    recorder = GradeRecorder(graders)
+
+    def after_step(step: int, m) -> None:
+        recorder.flush(step, run)
+        if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            answers = evaluate.generate(m, tokenizer, subset_prompts, answer_tokens)
+            scored = evaluate.score(answers, subset_rows, graders)
+            run.log_metrics({"stage": "grpo", "step": step, **subset_metrics(scored["rows"])})
+
+    callback = RunCallback(run, "grpo", after_step)
+    tokenizer.padding_side = "left"
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=recorder.wrapped,
+        args=grpo_config(cfg, str(run.dir / "trainer")),
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[callback],
+    )
+    t = time.time()
+    trainer.train()
+    grpo_seconds = time.time() - t - callback.hook_seconds
+    eval_seconds += callback.hook_seconds
+    model = trainer.model
+    after = evaluate_now(model, "after RL")
+
+    model.save_pretrained(run.adapter_dir)
+    tokenizer.save_pretrained(run.adapter_dir)
+
+    def brief(result: dict | None) -> dict | None:
+        return None if result is None else {k: v for k, v in result.items() if k != "rows"}
+
+    examples = []
+    for i, row in enumerate(valid_rows):
+        ex = {
+            "question": row["question"],
+            "reference": row["answer"],
+            "before": before["rows"][i]["output"],
+            "before_reward": before["rows"][i]["reward"],
+            "after": after["rows"][i]["output"],
+            "after_reward": after["rows"][i]["reward"],
+        }
+        if after_sft:
+            ex["after_sft"] = after_sft["rows"][i]["output"]
+            ex["after_sft_reward"] = after_sft["rows"][i]["reward"]
+        examples.append(ex)
+    summary = {
+        "method": "rft",
+        "model": cfg.model,
+        "task": cfg.task,
+        "steps": cfg.steps,
+        "train_size": len(train_ds),
+        "valid_size": len(valid_ds),
+        "train_seconds": round(sft_seconds + grpo_seconds, 2),
+        "sft_seconds": round(sft_seconds, 2),
+        "grpo_seconds": round(grpo_seconds, 2),
+        "eval_seconds": round(eval_seconds, 2),
+        "total_seconds": round(time.time() - t_start, 2),
+        "before": brief(before),
+        "after": brief(after),
+        "config": asdict(cfg),
+        "examples": examples,
+    }
+    if after_sft is not None:
+        summary["after_sft"] = brief(after_sft)
+    run.write_summary(summary)
+    return summary

@@ -1,0 +1,312 @@
+"""Run folders and the worker process that fills them.
+
+Everything the lab trains is a *run*: a folder ``LAB_HOME/runs/<id>/`` (or any ``--out`` folder) holding
+
+    config.json    what the user asked for: {"method": "rft", "config": {...}}
+    status.json    state (queued → running → done | stopped | failed), stage, step/max_steps, pid, times, error
+    metrics.jsonl  one JSON object per logged step (TrainerCallback.on_log), at least "step" and the logged values
+    samples.jsonl  prompt, completion, reward (and each grader's score) per step or per eval
+    adapter/       the PEFT LoRA adapter when the run finishes
+    summary.json   the before/after numbers the results view and the CLI print
+    log.txt        the worker's stdout/stderr
+
+The UI and the CLI only *read* these folders. Training happens in a separate process started with
+``python -m lab worker <run dir>``: the UI thread never waits on torch, Stop is a signal to that process (a handler
+raises ``RunStopped`` between two torch ops, so a run ends within a second or two and keeps everything it logged;
+SIGKILL follows after a few seconds if it does not), and a crash or an out-of-memory kill fails that one run only.
+One run trains at a time (a lock file guards the check-and-spawn). A run whose worker died with the app (no final
+state, no live process) shows as ``interrupted``.
+
+This module imports no torch: it is safe to use from the UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lab import LabError, lab_home
+
+FINAL_STATES = ("done", "stopped", "failed", "interrupted")
+STOP_GRACE_SECONDS = 4.0
+
+
+class RunStopped(BaseException):
+    """Raised inside the worker when the user presses Stop (a BaseException, so no ``except Exception`` eats it)."""
+
+
+def runs_dir() -> Path:
+    path = lab_home() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with contextlib.suppress(FileNotFoundError):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):  # a line being written right now is skipped
+                rows.append(json.loads(line))
+    return rows
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)  # atomic: readers never see half a file
+
+
+def _pid_alive(pid: int | None, run_dir: Path) -> bool:
+    """True when ``pid`` is a live worker of this run (guards against a recycled pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if str(run_dir).encode() not in args and pid != os.getpid():
+                return False
+    with contextlib.suppress(OSError):  # a zombie (exited, not yet reaped) is not alive
+        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            return False
+    return True
+
+
+@dataclass
+class Run:
+    """One run folder. Cheap to create; every accessor reads the files afresh."""
+
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    # --- reading -------------------------------------------------------------------------------------------------
+    def config(self) -> dict:
+        return _read_json(self.dir / "config.json", {})
+
+    def status(self) -> dict:
+        """The status, with ``running`` turned into ``interrupted`` when its worker is gone."""
+        status = _read_json(self.dir / "status.json", {"state": "unknown"})
+        if status.get("state") in ("queued", "running") and not _pid_alive(status.get("pid"), self.dir):
+            # allow a just-spawned worker a moment to write its pid
+            if time.time() - status.get("updated", 0) > 10:
+                status["state"] = "interrupted"
+        return status
+
+    def metrics(self) -> list[dict]:
+        return _read_jsonl(self.dir / "metrics.jsonl")
+
+    def samples(self) -> list[dict]:
+        return _read_jsonl(self.dir / "samples.jsonl")
+
+    def summary(self) -> dict | None:
+        return _read_json(self.dir / "summary.json")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            return (self.dir / "log.txt").read_text(encoding="utf-8", errors="replace")[-chars:]
+        return ""
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.dir / "adapter"
+
+    # --- writing (worker side) -------------------------------------------------------------------------------------
+    def set_status(self, **fields: Any) -> dict:
+        status = _read_json(self.dir / "status.json", {})
+        status.update(fields, updated=time.time())
+        _write_json(self.dir / "status.json", status)
+        return status
+
+    def log_metrics(self, row: dict) -> None:
+        with open(self.dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False, default=float) + "\n")
+
+    def log_samples(self, rows: list[dict]) -> None:
+        with open(self.dir / "samples.jsonl", "a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False, default=float) + "\n")
+
+    def write_summary(self, summary: dict) -> None:
+        _write_json(self.dir / "summary.json", summary)
+
+
+def create(method: str, config: dict, out: str | Path | None = None) -> Run:
+    """Make a run folder with its config and a ``queued`` status. ``out`` picks the folder (CLI ``--out``)."""
+    if out is None:
+        run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{method}-{secrets.token_hex(2)}"
+        folder = runs_dir() / run_id
+    else:
+        folder = Path(out).expanduser().resolve()
+        if folder.exists() and any(folder.iterdir()):
+            raise LabError(f"--out {folder} exists and is not empty: pick a new folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    run = Run(folder)
+    _write_json(folder / "config.json", {"method": method, "config": config, "created": time.time()})
+    run.set_status(state="queued", method=method, created=time.time())
+    return run
+
+
+def get(run_id: str) -> Run:
+    folder = Path(run_id) if os.sep in run_id else runs_dir() / run_id
+    if not (folder / "config.json").exists():
+        raise LabError(f"no run '{run_id}' under {runs_dir()}")
+    return Run(folder)
+
+
+def list_runs() -> list[Run]:
+    """All runs under LAB_HOME/runs, newest first."""
+    return sorted(
+        (Run(p) for p in runs_dir().iterdir() if (p / "config.json").exists()),
+        key=lambda r: r.config().get("created", 0),
+        reverse=True,
+    )
+
+
+def active_run() -> Run | None:
+    for run in list_runs():
+        if run.status().get("state") in ("queued", "running"):
+            return run
+    return None
+
+
+# --- starting and stopping ---------------------------------------------------------------------------------------
+_children: dict[str, subprocess.Popen] = {}
+
+
+def start(method: str, config: dict) -> Run:
+    """Create a run and start its worker process. Refuses (LabError) while another run is training."""
+    with open(runs_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two users pressing Train at once: one wins, one is told busy
+        busy = active_run()
+        if busy is not None:
+            s = busy.status()
+            raise LabError(
+                f"the lab is busy: run {busy.id} ({s.get('method')}, {s.get('stage', 'starting')}, "
+                f"step {s.get('step', 0)}/{s.get('max_steps', '?')}) is training. Wait for it or stop it."
+            )
+        run = create(method, config)
+        log = open(run.dir / "log.txt", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Stop can kill it and anything it spawned
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        log.close()
+        run.set_status(pid=proc.pid)
+    _children[run.id] = proc
+    threading.Thread(target=_reap, args=(run, proc), daemon=True).start()
+    return run
+
+
+def _reap(run: Run, proc: subprocess.Popen) -> None:
+    """Wait for a worker; if it died without writing a final state (killed, out of memory), mark it failed."""
+    code = proc.wait()
+    _children.pop(run.id, None)
+    state = _read_json(run.dir / "status.json", {}).get("state")
+    if state not in FINAL_STATES:
+        why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+        run.set_status(state="failed", error=f"worker {why}{hint}", ended=time.time())
+
+
+def stop(run_id: str) -> dict:
+    """Stop a run within a few seconds; what it logged stays. Returns the final status."""
+    run = get(run_id)
+    status = run.status()
+    if status.get("state") not in ("queued", "running"):
+        return status
+    pid = status.get("pid")
+    run.set_status(stop_requested=time.time())
+    if pid and _pid_alive(pid, run.dir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # the worker's handler raises RunStopped and writes "stopped"
+        deadline = time.time() + STOP_GRACE_SECONDS
+        while time.time() < deadline and _pid_alive(pid, run.dir):
+            time.sleep(0.1)
+        if _pid_alive(pid, run.dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    if _read_json(run.dir / "status.json", {}).get("state") not in FINAL_STATES:
+        run.set_status(state="stopped", ended=time.time())
+    return run.status()
+
+
+# --- the worker side ---------------------------------------------------------------------------------------------
+def _watch_parent(parent_pid: int) -> None:
+    """If the app that started us dies, stop: the run then shows as interrupted, as the user expects."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(3)
+
+
+def execute(run: Run, parent_pid: int | None = None) -> dict:
+    """Train one run in *this* process (the worker, or the CLI in the foreground). Returns the summary."""
+    from lab import methods
+
+    def on_term(signum, frame):
+        raise RunStopped()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
+    if parent_pid:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    spec = run.config()
+    run.set_status(state="running", pid=os.getpid(), started=time.time(), stage="loading")
+    try:
+        summary = methods.train(spec["method"], spec.get("config", {}), run)
+    except RunStopped:
+        run.set_status(state="stopped", ended=time.time())
+        print("stopped by the user", flush=True)
+        return run.summary() or {}
+    except LabError as exc:
+        run.set_status(state="failed", error=str(exc), ended=time.time())
+        print(f"error: {exc}", flush=True)
+        raise
+    except BaseException as exc:
+        traceback.print_exc()
+        run.set_status(state="failed", error=f"{type(exc).__name__}: {exc}", ended=time.time())
+        raise
+    run.set_status(state="done", ended=time.time(), stage="done")
+    return summary
+
+
+def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> dict:
+    """Block until a run reaches a final state (tests and the CLI use this; the UI polls instead)."""
+    deadline = None if timeout is None else time.time() + timeout
+    while True:
+        status = run.status()
+        if status.get("state") in FINAL_STATES:
+            return status
+        if deadline is not None and time.time() > deadline:
+            raise TimeoutError(f"run {run.id} still {status.get('state')} after {timeout} s")
+        time.sleep(poll)

@@ -1,0 +1,42 @@
+"""Test fixtures: an isolated LAB_HOME per session that shares the machine's model cache.
+
+The embedded model is dequantized once per machine (about 40 s) into the normal cache and linked into the test
+LAB_HOME, so tests never write to the user's runs or feedback but do not redo that work every session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL_HOME = Path(os.environ.get("LAB_HOME") or Path.home() / ".cache" / "rlhf-rft-lab")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("lab_home")
+    (REAL_HOME / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(REAL_HOME / "models", target_is_directory=True)
+    os.environ["LAB_HOME"] = str(home)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(lab_home) -> Path:
+    from lab import models
+
+    return models.resolve("tiny")
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch, lab_home) -> Path:
+    """A LAB_HOME of its own for one test (runs, feedback), still sharing the model cache."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(lab_home / "models", target_is_directory=True)
+    monkeypatch.setenv("LAB_HOME", str(home))
+    return home

@@ -1,0 +1,71 @@
+"""RFT end to end on the tiny model (learns: rewards logged, LoRA changed, base untouched) and on the embedded one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from lab import runs
+
+FUZZY = {"type": "text_similarity", "name": "fuzzy", "evaluation_metric": "fuzzy_match",
+         "input": "{{sample.output_text}}", "reference": "{{item.answer}}"}  # fmt: skip
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_rft_on_tiny_learns_and_writes_the_run_folder(fresh_home, tiny_model, tmp_path):
+    base_hash = _sha(tiny_model / "model.safetensors")
+    config = {
+        "model": "tiny",
+        "steps": 3,
+        "warmup": True,
+        "warmup_epochs": 0.2,
+        "num_generations": 4,
+        "max_completion_length": 8,
+        "valid_size": 6,
+        "eval_every": 1,
+        "eval_subset": 3,
+        "learning_rate": 0.05,
+        "graders": [FUZZY, {"type": "length", "name": "brevity", "max_words": 3}],
+    }
+    run = runs.create("rft", config, tmp_path / "run")
+    summary = runs.execute(run)
+
+    assert run.status()["state"] == "done"
+    metrics = run.metrics()
+    grpo = [m for m in metrics if m["stage"] == "grpo" and "reward" in m]
+    assert len(grpo) == 3 and all("rewards/fuzzy/mean" in m for m in grpo)
+    assert any(m["stage"] == "sft" and "loss" in m for m in metrics)
+    assert [m["step"] for m in metrics if "valid_reward" in m] == [0, 1, 2, 3]
+    samples = run.samples()
+    assert samples and {"prompt", "completion", "reward", "scores"} <= set(samples[0])
+
+    adapter = load_file(run.adapter_dir / "adapter_model.safetensors")
+    assert adapter and all("lora_" in k for k in adapter), "the adapter holds LoRA weights only"
+    lora_b = [v for k, v in adapter.items() if "lora_B" in k]
+    assert any(v.abs().sum() > 0 for v in lora_b), "LoRA B starts at zero: training must have moved it"
+    assert _sha(tiny_model / "model.safetensors") == base_hash, "the base weights are untouched"
+
+    assert summary == json.loads((run.dir / "summary.json").read_text())
+    for stage in ("before", "after_sft", "after"):
+        assert set(summary[stage]) >= {"valid_reward", "accuracy", "graders"}
+        assert 0.0 <= summary[stage]["accuracy"] <= 1.0
+    assert summary["method"] == "rft" and summary["model"] == "tiny" and summary["train_seconds"] > 0
+    assert len(summary["examples"]) == 6 and {"before", "after", "after_sft"} <= set(summary["examples"][0])
+
+
+@pytest.mark.slow
+def test_rft_on_the_embedded_model_improves_the_format(fresh_home, tmp_path):
+    """One short real run on SmolLM2-135M: a brief SFT warm-up teaches the bare-answer format."""
+    config = {"steps": 2, "num_generations": 4, "valid_size": 12, "eval_every": 0, "max_train_rows": 48,
+              "warmup_epochs": 1.0}  # fmt: skip
+    run = runs.create("rft", config, tmp_path / "run")
+    summary = runs.execute(run)
+    assert summary["before"]["accuracy"] <= 0.1  # the base model answers in sentences
+    assert summary["after_sft"]["accuracy"] > summary["before"]["accuracy"]
+    assert any("reward" in m for m in run.metrics() if m["stage"] == "grpo")
