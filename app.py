@@ -1,0 +1,17 @@
+"""The lab's web app: ``python app.py`` (or ``make run``) serves it on http://127.0.0.1:7860.
+
+Set ``GRADIO_SERVER_NAME=0.0.0.0`` to listen on every interface (Spaces sets it); ``LAB_HOME`` picks the data folder.
+"""
+
+import os
+
+from lab.ui import build_demo, launch_options
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=4).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        **launch_options(),
+    )

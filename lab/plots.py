@@ -1,0 +1,192 @@
+"""Plotly figures of a run's metrics, for the UI's live curves (and anything else that wants a picture).
+
+Input is the list of rows of ``metrics.jsonl`` (``Run.metrics()``) or a DataFrame of them (:func:`metrics_frame`):
+each row has ``stage`` (``"sft"`` or ``"grpo"``), ``step`` and the values TRL logged at that step — ``loss`` during
+SFT; ``reward``, ``reward_std``, ``rewards/<grader>/mean``, ``completions/mean_length``, ``kl`` … during GRPO — and
+``valid_reward``/``valid_accuracy`` at evaluation steps (step 0 is the base model, before any training).
+
+Every function returns a ``go.Figure`` and never raises on empty or partial input: before the first step has been
+logged the figure is an empty frame with a "waiting for the first step" note, so the UI can draw it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = [
+    "WAITING",
+    "completion_length_figure",
+    "empty_figure",
+    "grader_names",
+    "grader_figure",
+    "metrics_frame",
+    "reward_figure",
+    "sft_loss_figure",
+]
+
+WAITING = "waiting for the first step…"
+COLORS = ["#6366f1", "#f97316", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#eab308", "#64748b"]
+_HEIGHT = 300
+_GRADER_PREFIX, _GRADER_SUFFIX = "rewards/", "/mean"
+
+
+def metrics_frame(rows: Iterable[dict] | pd.DataFrame | None) -> pd.DataFrame:
+    """Metric rows → a DataFrame with at least ``stage`` and ``step`` columns (empty when there are no rows).
+
+    >>> metrics_frame([{"stage": "grpo", "step": 1, "reward": 0.5}]).columns.tolist()
+    ['stage', 'step', 'reward']
+    >>> len(metrics_frame(None))
+    0
+    """
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows or []))
+    if "stage" not in df:
+        df["stage"] = "grpo"
+    if "step" not in df:
+        df["step"] = pd.Series(dtype=float)
+    df["stage"] = df["stage"].fillna("grpo")
+    return df.reset_index(drop=True)
+
+
+def empty_figure(title: str = "", note: str = WAITING) -> go.Figure:
+    """A blank frame with a centred note: what a plot shows before there is anything to draw."""
+    fig = _layout(go.Figure(), title, "step", "")
+    fig.add_annotation(
+        text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": "#94a3b8"}
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def reward_figure(rows) -> go.Figure:
+    """Mean train reward per GRPO step (with a ±1 std band when logged) and validation reward at eval steps."""
+    title = "Reward: train (sampled) vs valid (greedy, held out)"
+    df = _stage(metrics_frame(rows), "grpo")
+    train = _series(df, "reward")
+    valid = _series(df, "valid_reward")
+    if train.empty and valid.empty:
+        return empty_figure(title)
+    fig = go.Figure()
+    if not train.empty:
+        std = _series(df, "reward_std").reindex(train.index)
+        if std.notna().any():
+            upper, lower = train + std.fillna(0), train - std.fillna(0)
+            fig.add_trace(
+                go.Scatter(
+                    x=list(train.index) + list(train.index[::-1]),
+                    y=list(upper) + list(lower[::-1]),
+                    fill="toself",
+                    mode="lines",
+                    fillcolor="rgba(99,102,241,0.12)",
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    name="train ± std",
+                    showlegend=False,
+                )
+            )
+        fig.add_trace(_line(train, "train reward", COLORS[0]))
+    if not valid.empty:
+        fig.add_trace(_line(valid, "valid reward", COLORS[1], dash="dot", size=9))
+    return _layout(fig, title, "GRPO step", "mean reward")
+
+
+def grader_names(rows) -> list[str]:
+    """The graders that logged a per-grader mean (``rewards/<name>/mean``), in first-seen order.
+
+    >>> grader_names([{"step": 1, "rewards/exact/mean": 1.0, "rewards/len/mean": 0.2, "reward": 1.2}])
+    ['exact', 'len']
+    """
+    df = metrics_frame(rows)
+    return [c[len(_GRADER_PREFIX) : -len(_GRADER_SUFFIX)] for c in df.columns if _is_grader_column(c)]
+
+
+def grader_figure(rows) -> go.Figure:
+    """One line per grader: its mean score per GRPO step (the reward is their sum, or weighted sum)."""
+    title = "Reward per grader"
+    df = _stage(metrics_frame(rows), "grpo")
+    fig = go.Figure()
+    for i, name in enumerate(grader_names(df)):
+        series = _series(df, f"{_GRADER_PREFIX}{name}{_GRADER_SUFFIX}")
+        if not series.empty:
+            fig.add_trace(_line(series, name, COLORS[i % len(COLORS)]))
+    if not fig.data:
+        return empty_figure(title)
+    return _layout(fig, title, "GRPO step", "mean score")
+
+
+def completion_length_figure(rows) -> go.Figure:
+    """Mean length (tokens) of the sampled answers per GRPO step, with min/max when logged."""
+    title = "Completion length"
+    df = _stage(metrics_frame(rows), "grpo")
+    mean = _series(df, "completions/mean_length")
+    if mean.empty:
+        return empty_figure(title)
+    fig = go.Figure()
+    for key, name in (("completions/max_length", "max"), ("completions/min_length", "min")):
+        series = _series(df, key)
+        if not series.empty:
+            fig.add_trace(_line(series, name, "#cbd5e1", dash="dot", size=4))
+    fig.add_trace(_line(mean, "mean length", COLORS[2]))
+    return _layout(fig, title, "GRPO step", "tokens")
+
+
+def sft_loss_figure(rows) -> go.Figure:
+    """Training loss per SFT warm-up step (cross-entropy on the reference answers)."""
+    title = "SFT warm-up loss"
+    loss = _series(_stage(metrics_frame(rows), "sft"), "loss")
+    if loss.empty:
+        return empty_figure(title, "no SFT warm-up logged (yet)")
+    return _layout(go.Figure(_line(loss, "SFT loss", COLORS[3])), title, "SFT step", "loss")
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+
+def _is_grader_column(column: str) -> bool:
+    return column.startswith(_GRADER_PREFIX) and column.endswith(_GRADER_SUFFIX) and len(column) > 13
+
+
+def _stage(df: pd.DataFrame, stage: str) -> pd.DataFrame:
+    return df[df["stage"] == stage]
+
+
+def _series(df: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` indexed by step, NaNs dropped, the last value kept when a step was logged twice."""
+    if column not in df or df.empty:
+        return pd.Series(dtype=float)
+    values = pd.to_numeric(df[column], errors="coerce")
+    steps = pd.to_numeric(df["step"], errors="coerce")
+    series = pd.Series(values.to_numpy(), index=steps.to_numpy()).dropna()
+    series = series[~pd.isna(series.index)]
+    return series[~series.index.duplicated(keep="last")].sort_index()
+
+
+def _line(series: pd.Series, name: str, color: str, dash: str = "solid", size: int = 6) -> go.Scatter:
+    return go.Scatter(
+        x=list(series.index),
+        y=list(series.values),
+        mode="lines+markers",
+        name=name,
+        line={"color": color, "width": 2.5, "dash": dash},
+        marker={"size": size, "color": color},
+    )
+
+
+def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "font": {"size": 15}, "x": 0.02},
+        height=_HEIGHT,
+        margin={"l": 50, "r": 20, "t": 50, "b": 45},
+        template="plotly_white",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        hovermode="x unified",
+        xaxis_title=xaxis,
+        yaxis_title=yaxis,
+    )
+    xs = [x for trace in fig.data for x in (trace.x or ()) if isinstance(x, int | float)]
+    if xs and max(xs) - min(xs) <= 12:
+        fig.update_xaxes(dtick=1)  # a short run: whole steps, not 0.5 ticks
+    return fig

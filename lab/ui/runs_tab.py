@@ -1,0 +1,104 @@
+"""The Runs tab: every run under ``LAB_HOME/runs`` with its state, and one picked run's curves and results.
+
+A run that was training when the app died shows as ``interrupted`` (``lab.runs`` works that out from its pid).
+Also defines the ``run_status`` API endpoint: a run's status and summary numbers as JSON, for ``gradio_client``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from lab import LabError, runs
+from lab.ui import runs_view
+from lab.ui.common import format_time, pct, user_errors
+
+RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "task", "accuracy before → after", "created"]
+
+
+def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
+    """One row per run, newest first: id, method, state, stage, step/max, model, task, accuracy, creation time."""
+    rows = []
+    for run in items:
+        status, config, summary = run.status(), run.config(), run.summary() or {}
+        cfg = config.get("config", {})
+        step = f"{status.get('step', 0)}/{status['max_steps']}" if status.get("max_steps") else ""
+        accuracy = ""
+        if summary.get("before") and summary.get("after"):
+            accuracy = f"{pct(summary['before'].get('accuracy'))} → {pct(summary['after'].get('accuracy'))}"
+        rows.append({
+            "run": run.id, "method": config.get("method", ""), "state": status.get("state", ""),
+            "stage": status.get("stage", ""), "step": step, "model": cfg.get("model", ""),
+            "task": Path(str(cfg.get("task", ""))).name, "accuracy before → after": accuracy,
+            "created": format_time(config.get("created")),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def run_status(run_id: str) -> dict[str, Any]:
+    """A run's status (state, stage, step, max_steps, eta_seconds, error) and, once finished, its accuracy and
+    mean reward before / after SFT / after RL."""
+    try:
+        run = runs.get(run_id)
+    except LabError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    summary = run.summary() or {}
+    result: dict[str, Any] = {"run": run.id, **{k: v for k, v in run.status().items() if k != "pid"}}
+    for key in ("before", "after_sft", "after"):
+        if summary.get(key):
+            result[key] = {k: summary[key].get(k) for k in ("accuracy", "valid_reward")}
+    return result
+
+
+def build_runs_tab() -> None:
+    """Build the tab inside the current ``gr.Blocks``/``gr.Tab`` context."""
+    run_state = gr.State(None)
+    seen_state = gr.State(None)
+    gr.Markdown("## Runs\nEvery run of this lab, newest first. Pick one to see its curves and results.")
+    with gr.Row():
+        picker = gr.Dropdown([], value=None, label="Run", info="Or click a row of the table.", scale=4)
+        with gr.Column(scale=1, min_width=160):
+            refresh = gr.Button("Refresh list", size="md")
+            stop = gr.Button("Stop this run", variant="stop", size="md")
+    table = gr.Dataframe(runs_frame([]), label="All runs", interactive=False, max_height=300, show_search="search")
+    view = runs_view.build_progress().merge(runs_view.build_results())
+    timer = gr.Timer(runs_view.POLL_SECONDS)
+
+    def list_all(current: str | None = None):
+        items = runs.list_runs()
+        ids = [r.id for r in items]
+        chosen = current if current in ids else (ids[0] if ids else None)  # default: the newest run
+        return gr.Dropdown(choices=ids, value=chosen), runs_frame(items)
+
+    @user_errors
+    def view_run(run_id: str | None):
+        if run_id:
+            runs.get(run_id)  # a clear error for an unknown id
+        return run_id, *runs_view.render(view, run_id, None, force=True)
+
+    def pick_row(frame: pd.DataFrame, evt: gr.SelectData):
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        return frame.iloc[row]["run"] if 0 <= row < len(frame) else gr.skip()
+
+    @user_errors
+    def stop_run(run_id: str | None):
+        if not run_id:
+            raise LabError("pick a run first.")
+        runs.stop(run_id)
+        return runs_view.render(view, run_id, None, force=True)
+
+    outputs = [run_state, seen_state, *view.outputs()]
+    refresh.click(list_all, picker, [picker, table], api_name="list_runs")
+    gr.on(None, list_all, [], [picker, table], api_name="list_runs_on_load", api_visibility="private")  # on page load
+    picker.change(view_run, picker, outputs, api_name="view_run")
+    table.select(pick_row, table, picker, api_visibility="private")
+    stop.click(stop_run, run_state, [seen_state, *view.outputs()], api_name="stop_run")
+    timer.tick(
+        lambda run_id, seen: runs_view.render(view, run_id, seen), [run_state, seen_state],
+        [seen_state, *view.outputs()], show_progress="hidden", concurrency_limit=None,
+        api_visibility="undocumented", api_name="poll_runs",
+    )  # fmt: skip
+    gr.api(run_status, api_name="run_status")
