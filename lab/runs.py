@@ -76,24 +76,26 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)  # atomic: readers never see half a file
 
 
-def _pid_alive(pid: int | None, run_dir: Path) -> bool:
-    """True when ``pid`` is a live worker of this run (guards against a recycled pid)."""
+def _proc_start(pid: int) -> str | None:
+    """The kernel's start time of a process (clock ticks since boot): with the pid, it names a process uniquely."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int | None, start: str | None = None) -> bool:
+    """True when ``pid`` is alive, not a zombie, and (when ``start`` is known) the same process, not a recycled pid."""
     if not pid:
         return False
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        with contextlib.suppress(OSError):
-            args = cmdline.read_bytes().split(b"\0")
-            if str(run_dir).encode() not in args and pid != os.getpid():
-                return False
-    with contextlib.suppress(OSError):  # a zombie (exited, not yet reaped) is not alive
-        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+    with contextlib.suppress(OSError, IndexError):  # a zombie (exited, not yet reaped) is not alive
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
             return False
-    return True
+    return start is None or _proc_start(pid) in (None, start)
 
 
 @dataclass
@@ -113,7 +115,7 @@ class Run:
     def status(self) -> dict:
         """The status, with ``running`` turned into ``interrupted`` when its worker is gone."""
         status = _read_json(self.dir / "status.json", {"state": "unknown"})
-        if status.get("state") in ("queued", "running") and not _pid_alive(status.get("pid"), self.dir):
+        if status.get("state") in ("queued", "running") and not _pid_alive(status.get("pid"), status.get("pid_start")):
             # allow a just-spawned worker a moment to write its pid
             if time.time() - status.get("updated", 0) > 10:
                 status["state"] = "interrupted"
@@ -221,7 +223,7 @@ def start(method: str, config: dict) -> Run:
             cwd=Path(__file__).resolve().parent.parent,
         )
         log.close()
-        run.set_status(pid=proc.pid)
+        run.set_status(pid=proc.pid, pid_start=_proc_start(proc.pid))
     _children[run.id] = proc
     threading.Thread(target=_reap, args=(run, proc), daemon=True).start()
     return run
@@ -244,15 +246,15 @@ def stop(run_id: str) -> dict:
     status = run.status()
     if status.get("state") not in ("queued", "running"):
         return status
-    pid = status.get("pid")
+    pid, start = status.get("pid"), status.get("pid_start")
     run.set_status(stop_requested=time.time())
-    if pid and _pid_alive(pid, run.dir):
+    if _pid_alive(pid, start):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # the worker's handler raises RunStopped and writes "stopped"
         deadline = time.time() + STOP_GRACE_SECONDS
-        while time.time() < deadline and _pid_alive(pid, run.dir):
+        while time.time() < deadline and _pid_alive(pid, start):
             time.sleep(0.1)
-        if _pid_alive(pid, run.dir):
+        if _pid_alive(pid, start):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     if _read_json(run.dir / "status.json", {}).get("state") not in FINAL_STATES:
@@ -281,7 +283,8 @@ def execute(run: Run, parent_pid: int | None = None) -> dict:
     if parent_pid:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     spec = run.config()
-    run.set_status(state="running", pid=os.getpid(), started=time.time(), stage="loading")
+    run.set_status(state="running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=time.time(),
+                   stage="loading")  # fmt: skip
     try:
         summary = methods.train(spec["method"], spec.get("config", {}), run)
     except RunStopped:

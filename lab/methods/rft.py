@@ -100,6 +100,26 @@ def sft_config(cfg: Config, output_dir: str, n_rows: int):
     )
 
 
+def make_grpo_trainer(cfg: Config, model, tokenizer, train_ds, reward_funcs, run, lora, callbacks):
+    """The lab's GRPO trainer: TRL's GRPOTrainer, our config translation, graders as reward functions.
+
+    ``lora`` is a LoraConfig for a fresh adapter, or None when ``model`` already carries one (after SFT).
+    ``lab bench`` times this against a plain GRPOTrainer built the same way without the lab's callbacks.
+    """
+    from trl import GRPOTrainer
+
+    tokenizer.padding_side = "left"
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=grpo_config(cfg, str(run.dir / "trainer")),
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=callbacks,
+    )
+
+
 class GradeRecorder:
     """Wraps graders so the answers GRPO sampled at a step, and their grades, can be written to samples.jsonl."""
 
@@ -222,8 +242,6 @@ def train(cfg: Config, run) -> dict:
         lora = None
 
     # 3 + 4. Grading and GRPO -------------------------------------------------------------------------------------
-    from trl import GRPOTrainer
-
     recorder = GradeRecorder(graders)
 
     def after_step(step: int, m) -> None:
@@ -234,16 +252,7 @@ def train(cfg: Config, run) -> dict:
             run.log_metrics({"stage": "grpo", "step": step, **subset_metrics(scored["rows"])})
 
     callback = RunCallback(run, "grpo", after_step)
-    tokenizer.padding_side = "left"
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=recorder.wrapped,
-        args=grpo_config(cfg, str(run.dir / "trainer")),
-        train_dataset=train_ds,
-        processing_class=tokenizer,
-        peft_config=lora,
-        callbacks=[callback],
-    )
+    trainer = make_grpo_trainer(cfg, model, tokenizer, train_ds, recorder.wrapped, run, lora, [callback])
     t = time.time()
     trainer.train()
     grpo_seconds = time.time() - t - callback.hook_seconds

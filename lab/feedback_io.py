@@ -1,0 +1,271 @@
+"""Feedback files in TRL's preference formats: read and validate one whole file, or write the store's rows out.
+
+Each row of a CSV (header row), JSONL or JSON (array) file is one of:
+
+- **unpaired** — ``prompt``, ``completion``, ``label`` (true/false, 1/0, yes/no, up/down, like/dislike, …);
+- **paired** — ``prompt``, ``chosen``, ``rejected``.
+
+Both kinds may be mixed in one file (a CSV leaves the other kind's cells empty). Each value is plain text or
+*conversational*: a ``prompt`` list of messages keeps its system text and its last user message; a ``completion``
+/ ``chosen`` / ``rejected`` list keeps its final assistant message(s). Without a ``prompt`` field, the messages
+before the final assistant message of ``completion``/``chosen`` are the prompt (TRL's implicit-prompt form). In a
+CSV cell a message list is written as JSON text. Field names are matched in any case; other fields are ignored.
+
+Bytes → text and text → rows reuse ``lab.data`` (same encoding, binary and JSON-line checks as task files). Any
+problem refuses the whole file with file, line and field; up to ``lab.data.MAX_PROBLEMS`` are listed at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lab import LabError
+from lab import data as _data
+from lab.feedback import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text
+
+__all__ = ["parse_label", "read_feedback_file", "write_rows"]
+
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0", "up", "good", "like", "liked", "+1", "👍", "positive"})
+FALSE_WORDS = frozenset(
+    {"false", "f", "no", "n", "0", "0.0", "down", "bad", "dislike", "disliked", "-1", "👎", "negative"}
+)
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_EXAMPLES = {  # lab.data's hints show task rows; a feedback file's reader shows feedback rows
+    '{"question": "2+2?", "answer": "4"}': '{"prompt": "Hi?", "completion": "Hello!", "label": true}',
+    '{"question": "…", "answer": "…"}': '{"prompt": "…", "chosen": "…", "rejected": "…"}',
+    "question/answer rows": "prompt/completion/label or prompt/chosen/rejected rows",
+    "put the questions in": "put the feedback in",
+}
+
+
+def parse_label(value: Any) -> bool | None:
+    """A thumbs label from a file value, or ``None`` if it is not one.
+
+    >>> parse_label("Yes"), parse_label(0), parse_label("down"), parse_label("maybe")
+    (True, False, False, None)
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
+    return None
+
+
+def read_feedback_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(ratings, pairs)`` from a feedback file, as keyword dicts for ``FeedbackStore.add_many``; or ``LabError``."""
+    name = str(path)
+    if not path.exists():
+        hint = "" if path.is_absolute() else f" (relative paths start at {Path.cwd()})"
+        raise LabError(f"Feedback file not found: {name}. Check the path{hint}.")
+    if path.is_file() and not path.read_bytes().strip():
+        raise LabError(
+            f"Cannot load {name}: the file is empty. Add prompt/completion/label or prompt/chosen/rejected rows."
+        )
+    try:
+        text = _data._read_text(path, name)
+        rows, _, _ = _data._parse(path, text, name)
+    except LabError as e:
+        message = str(e)
+        for task_hint, feedback_hint in _EXAMPLES.items():
+            message = message.replace(task_hint, feedback_hint)
+        raise LabError(message) from None
+    problems = _data._Problems(name)
+    ratings: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
+    for row in rows:
+        before = problems.total
+        kind, converted = _convert(row, problems)
+        if problems.total == before:
+            (ratings if kind == "unpaired" else pairs).append(converted)
+    problems.raise_if_any()
+    return ratings, pairs
+
+
+def _convert(row: Any, problems: Any) -> tuple[str, dict[str, Any]]:
+    """``(kind, fields)`` for one row; problems go to ``problems`` (the caller checks whether any were added)."""
+    fields = {k: _decode_cell(v) for k, v in row.fields.items()}
+    key = {n: _data._find_key(fields, (n,)) for n in ("prompt", "system", "completion", "label", "chosen", "rejected")}
+    filled = {n for n, k in key.items() if k and not _blank(fields[k])}  # a CSV leaves the other kind's cells empty
+    at = f"line {row.line}"
+    unpaired, paired = filled & {"completion", "label"}, filled & {"chosen", "rejected"}
+    if unpaired and paired:
+        problems.add(at, "the row has both completion/label and chosen/rejected values; a row is one or the other")
+        return "", {}
+    if not unpaired and not paired:
+        found = ", ".join(map(repr, row.fields)) or "(none)"
+        problems.add(
+            at,
+            f"fields {found}: expected prompt/completion/label (a rating) or prompt/chosen/rejected (a preference "
+            "pair), with values",
+        )
+        return "", {}
+    kind = "unpaired" if unpaired else "paired"
+    out: dict[str, Any] = {}
+    implicit_prompt = None
+    for name in ("completion",) if unpaired else ("chosen", "rejected"):
+        if not key[name]:
+            problems.add(at, f"no '{name}' field. Add it: a {'rating' if unpaired else 'preference pair'} needs it")
+            continue
+        text, before = _answer(fields[key[name]], f"{at}, field '{key[name]}'", name, problems)
+        out[name] = text
+        implicit_prompt = implicit_prompt or before
+    if unpaired:
+        if not key["label"]:
+            problems.add(at, "no 'label' field. Add it: true for a thumbs up, false for a thumbs down")
+        elif (label := parse_label(fields[key["label"]])) is None:
+            problems.add(
+                f"{at}, field '{key['label']}'",
+                f"{fields[key['label']]!r} is not a thumbs label. Write true or false (also accepted: 1/0, yes/no, "
+                "up/down, like/dislike)",
+            )
+        else:
+            out["label"] = label
+    elif out.get("chosen") and out.get("rejected") and out["chosen"].strip() == out["rejected"].strip():
+        problems.add(at, "chosen and rejected are the same text; a preference pair needs two different answers")
+    if key["prompt"]:
+        out["prompt"], out["system"] = _prompt(fields[key["prompt"]], f"{at}, field '{key['prompt']}'", problems)
+    elif implicit_prompt:  # TRL's implicit-prompt form: the conversation before the answer
+        where = f"{at}, field '{key['chosen'] or key['completion']}'"
+        out["prompt"], out["system"] = _prompt(implicit_prompt, where, problems)
+    else:
+        problems.add(at, "no 'prompt' field. Add the user's message as 'prompt'")
+    if key["system"] and not out.get("system") and not _blank(fields[key["system"]]):
+        out["system"] = _data._text(fields[key["system"]])
+        _check(problems, f"{at}, field '{key['system']}'", "system text", out["system"], MAX_PROMPT_CHARS)
+    return kind, out
+
+
+def _answer(value: Any, where: str, what: str, problems: Any) -> tuple[str, list[dict[str, str]] | None]:
+    """An answer's text (a message list → its final assistant message(s)) and the messages before it, if any."""
+    before = None
+    if isinstance(value, list):
+        messages = _messages(value, where, problems)
+        if messages is None:
+            return "", None
+        cut = len(messages)
+        while cut and messages[cut - 1]["role"] == "assistant":
+            cut -= 1
+        if cut == len(messages):
+            problems.add(where, "the message list does not end with an assistant message: put the answer there")
+            return "", None
+        value, before = "\n".join(m["content"] for m in messages[cut:]), messages[:cut] or None
+    elif not isinstance(value, str):
+        problems.add(where, f"is a JSON {_data._json_type(value)}; the {what} must be text or a message list")
+        return "", None
+    _check(problems, where, what, value, MAX_ANSWER_CHARS)
+    return value, before
+
+
+def _prompt(value: Any, where: str, problems: Any) -> tuple[str, str]:
+    """``(user text, system text)`` from a prompt: text, or messages (system kept, the last user message)."""
+    if isinstance(value, list):
+        messages = _messages(value, where, problems)
+        if messages is None:
+            return "", ""
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        if not users:
+            problems.add(where, "the message list has no user message: the prompt is the user's last message")
+            return "", ""
+        system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+        if len(system) > MAX_PROMPT_CHARS:
+            problems.add(where, f"the system text is {len(system):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+        value = users[-1]
+    elif not isinstance(value, str):
+        problems.add(where, f"is a JSON {_data._json_type(value)}; the prompt must be text or a message list")
+        return "", ""
+    else:
+        system = ""
+    _check(problems, where, "prompt", value, MAX_PROMPT_CHARS)
+    return value, system
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _check(problems: Any, where: str, what: str, value: str, limit: int) -> None:
+    problem = check_text(what, value, limit)
+    if problem:
+        problems.add(where, problem)
+
+
+def _decode_cell(value: Any) -> Any:
+    """A CSV cell holding a JSON message list becomes that list; anything else is returned as it is."""
+    if isinstance(value, str) and value.lstrip().startswith("[") and value.rstrip().endswith("]"):
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(decoded, list) and decoded and all(isinstance(m, dict) and "role" in m for m in decoded):
+            return decoded
+    return value
+
+
+def _messages(value: list[Any], where: str, problems: Any) -> list[dict[str, str]] | None:
+    """A validated message list (roles mapped to system/user/assistant), or ``None`` after recording problems."""
+    out = []
+    if not value:
+        problems.add(where, "the message list is empty")
+        return None
+    for i, message in enumerate(value, start=1):
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            problems.add(where, f"message {i} must be an object with 'role' and 'content'")
+            return None
+        role = _ROLES.get(str(message["role"]).lower())
+        if role is None:
+            problems.add(where, f"message {i} has role {message['role']!r}; use system, user or assistant")
+            return None
+        content = message["content"]
+        if isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": "…"}]
+            texts = [p.get("text") for p in content if isinstance(p, dict)]
+            if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
+                problems.add(where, f"message {i}: only text content is supported")
+                return None
+            content = "".join(texts)
+        out.append({"role": role, "content": _data._text(content)})
+    return out
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Write rows as .jsonl (one object a line), .json (an array) or .csv (message lists as JSON text in cells).
+
+    The file is written next to its final name and renamed into place, so a reader never sees half of it.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".csv"):
+        raise LabError(
+            f"cannot export to {path}: the name must end in .jsonl, .json or .csv (got {suffix or 'none'})."
+        )
+    if path.is_dir():
+        raise LabError(f"cannot export to {path}: it is a folder. Give a file name such as feedback.jsonl.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            if suffix == ".jsonl":
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            elif suffix == ".json":
+                json.dump(rows, f, ensure_ascii=False, indent=1)
+                f.write("\n")
+            else:
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                for r in rows:
+                    writer.writerow({k: _cell(v) for k, v in r.items()})
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise LabError(f"cannot export to {path}: {e.strerror or e}. Check that the folder is writable.") from e
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
