@@ -14,23 +14,27 @@ objects, or an object holding one under "data"/"rows"/"examples"), or OpenAI RFT
 Validation refuses the whole file on any problem — a partial task set would train on something the user did not
 write — and says where: file, line (1-based file lines; a CSV header is line 1), column or field, and the fix.
 Up to ``MAX_PROBLEMS`` problems are reported together so that one round of edits fixes most of them.
+
+This module holds the row rules and the public API; reading bytes into rows (size, binary and encoding checks,
+CSV/JSON/JSONL parsing with line numbers, format sniffing) is :mod:`lab.data_formats`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pandas as pd
 
-from lab import LabError
+from lab import LabError, data_formats
+from lab.data_formats import MAX_PROBLEMS  # noqa: F401  (re-exported, like the private names lab.feedback_io uses)
+from lab.data_formats import Problems as _Problems
+from lab.data_formats import Row as _Row
+from lab.data_formats import find_key as _find_key
+from lab.data_formats import json_type as _json_type  # noqa: F401  (re-exported for lab.feedback_io)
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -66,50 +70,10 @@ MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 500
 MAX_ROWS = 20_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_PROBLEMS = 5
 TASKS_DIR = Path(__file__).parent.parent / "assets" / "tasks"
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _RESERVED = {"prompt", "question", "answer"}  # output columns; a source field with one of these names is renamed
-_WRAPPER_KEYS = ("data", "rows", "examples")
-_MAGIC = {  # binary formats people upload by mistake → what to do instead
-    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook is one): export the sheet as 'CSV UTF-8'",
-    b"PAR1": "a Parquet file: convert it to JSONL, e.g. pandas.read_parquet(p).to_json(out, orient='records', "
-    "lines=True)",
-    b"\x1f\x8b": "a gzip archive: decompress it first",
-    b"%PDF": "a PDF document: put the questions in a CSV or JSONL file",
-}
-
-
-@dataclass
-class _Row:
-    """One source row: the file line it starts on and its fields as read."""
-
-    line: int
-    fields: dict[str, Any]
-
-
-@dataclass
-class _Problems:
-    """The problems found in one file: the first ``MAX_PROBLEMS`` are kept, the rest only counted."""
-
-    name: str
-    shown: list[str] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, where: str, what: str) -> None:
-        self.total += 1
-        if len(self.shown) < MAX_PROBLEMS:
-            self.shown.append(f"{where}: {what}")
-
-    def raise_if_any(self) -> None:
-        if not self.total:
-            return
-        if self.total == 1:
-            raise LabError(f"Cannot load {self.name}: {self.shown[0]}")
-        more = f" (showing the first {len(self.shown)})" if self.total > len(self.shown) else ""
-        lines = "\n".join(f"  - {p}" for p in self.shown)
-        raise LabError(f"Cannot load {self.name}: {self.total} problems{more}; nothing was loaded.\n{lines}")
 
 
 # ---------------------------------------------------------------------------------------------------------- public
@@ -209,275 +173,21 @@ def _extra_columns(ds: datasets.Dataset) -> list[str]:
     return [c for c in ds.column_names if c not in _RESERVED]
 
 
-# ---------------------------------------------------------------------------------------------- bytes → text
+# ---------------------------------------------------------------------------------------------- file → rows
+# lab.feedback_io reads feedback files through these two as well (and uses _Problems, _find_key, _json_type, _text).
 
 
 def _read_text(path: Path, name: str) -> str:
-    """The file's text, or a ``LabError`` if it is missing, too big, empty, binary or not UTF-8."""
-    if not path.exists():
-        hint = "" if path.is_absolute() else f" (relative paths start at {Path.cwd()})"
-        raise LabError(f"Task file not found: {name}. Check the path{hint}.")
-    if not path.is_file():
-        raise LabError(
-            f"Cannot load {name}: it is a folder, not a file. Give the path of a .csv, .jsonl or .json file."
-        )
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise LabError(
-            f"Cannot load {name}: it is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB. "
-            f"Use a smaller sample (at most {MAX_ROWS:,} rows)."
-        )
-    data = path.read_bytes()
-    if not data.strip():
-        raise LabError(f"Cannot load {name}: the file is empty. Add a header and question/answer rows.")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise LabError(f"Cannot load {name}: it is UTF-16 encoded. Save it as UTF-8 (in Excel: 'CSV UTF-8').")
-    for magic, what in _MAGIC.items():
-        if data.startswith(magic):
-            raise LabError(f"Cannot load {name}: this is {what}.")
-    nul = data.find(b"\x00")
-    if nul >= 0 or _looks_binary(data[:8192]):
-        where = f" (a NUL byte at byte offset {nul})" if nul >= 0 else ""
-        raise LabError(
-            f"Cannot load {name}: it looks like a binary file{where}, not text. Give a UTF-8 CSV, JSONL or JSON file."
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = len(data[data.rfind(b"\n", 0, e.start) + 1 : e.start].decode("utf-8", "replace")) + 1
-        raise LabError(
-            f"Cannot load {name}: it is not UTF-8 — byte 0x{data[e.start]:02X} at byte offset {e.start} "
-            f"(line {line}, column {column}) cannot be decoded. Save the file as UTF-8 (in Excel: 'CSV UTF-8'; in "
-            "an editor: 'Save with encoding → UTF-8')."
-        ) from None
-    return text.removeprefix("\ufeff")
-
-
-def _looks_binary(sample: bytes) -> bool:
-    """True when a sample is mostly control characters or undecodable bytes (so not a text file at all)."""
-    decoded = sample.decode("utf-8", "replace")
-    bad = sum(1 for c in decoded if c == "\ufffd" or (ord(c) < 32 and c not in "\t\n\r\f\v\b") or c == "\x7f")
-    return bad > 0.3 * max(len(decoded), 1)
-
-
-# ------------------------------------------------------------------------------------------------- text → rows
+    """The file's text under this module's limits (see :func:`lab.data_formats.read_text`)."""
+    return data_formats.read_text(path, name, max_bytes=MAX_FILE_BYTES, max_rows=MAX_ROWS)
 
 
 def _parse(path: Path, text: str, name: str) -> tuple[list[_Row], list[str], int | None]:
-    """Dispatch on the format; return the rows, the column names seen (first-seen order) and a CSV's header line."""
-    suffix = path.suffix.lower()
-    first = text.lstrip()[:1]
-    if suffix in (".csv", ".tsv"):
-        fmt = "csv"
-    elif suffix in (".jsonl", ".ndjson"):
-        fmt = "json" if first == "[" else "jsonl"  # a JSON array saved under a .jsonl name
-    elif suffix == ".json" or first in "[{":
-        fmt = "json"
-        if first == "{" and _has_extra_data(text):
-            fmt = "jsonl"  # one object per line, saved under a .json name
-    else:
-        fmt = "csv"
-    if fmt == "csv":
-        return _parse_csv(text, name, delimiter="\t" if suffix == ".tsv" else _guess_delimiter(text))
-    rows = _parse_jsonl(text, name) if fmt == "jsonl" else _parse_json(text, name)
-    columns = list(dict.fromkeys(k for row in rows for k in row.fields))
-    return rows, columns, None
-
-
-def _has_extra_data(text: str) -> bool:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as e:
-        return e.msg == "Extra data"
-    return False
-
-
-def _guess_delimiter(text: str) -> str:
-    """Comma, unless the header line has none and has tabs or semicolons (common European Excel exports)."""
-    header = text.lstrip("\r\n").split("\n", 1)[0]
-    if "," not in header:
-        for delimiter in ("\t", ";"):
-            if delimiter in header:
-                return delimiter
-    return ","
-
-
-def _parse_csv(text: str, name: str, delimiter: str) -> tuple[list[_Row], list[str], int]:
-    problems = _Problems(name)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    rows: list[_Row] = []
-    last_line = 0
-    while True:
-        start = last_line + 1  # a quoted field may span lines: report the line the row starts on
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            if "end of data" in str(e):
-                problems.add(f"line {start}", 'a quoted field opened on this line is never closed. Add the closing "')
-            else:
-                problems.add(
-                    f"line {reader.line_num}",
-                    f'bad CSV quoting ({e}). Inside a quoted field write "" for a quote character',
-                )
-            break
-        last_line = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue  # blank line, or an Excel row of empty cells
-        if header is None:
-            header = [h.strip() or f"column_{i + 1}" for i, h in enumerate(record)]
-            header_line = start
-            continue
-        if len(record) != len(header):
-            problems.add(
-                f"line {start}",
-                f"{len(record)} fields, but the header (line {header_line}) has {len(header)}. Quote fields that "
-                f"contain a '{delimiter}' (\"like, this\") or fix the number of separators",
-            )
-            continue
-        rows.append(_Row(start, dict(zip(header, record, strict=True))))
-        if len(rows) > MAX_ROWS:
-            _too_many_rows(name, start)
-    problems.raise_if_any()
-    if header is None:
-        raise LabError(f"Cannot load {name}: the file is empty. Add a header and question/answer rows.")
-    if not rows:
-        raise LabError(f"Cannot load {name}: it has a header (line {header_line}) but no data rows below it.")
-    return rows, header, header_line
-
-
-def _parse_jsonl(text: str, name: str) -> list[_Row]:
-    problems = _Problems(name)
-    rows: list[_Row] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.add(
-                f"line {number}, column {e.colno}",
-                f"broken JSON ({e.msg}). Each line must be one "
-                'complete JSON object, e.g. {"question": "2+2?", "answer": "4"}',
-            )
-            continue
-        if not isinstance(value, dict):
-            problems.add(
-                f"line {number}",
-                f"a JSON {_json_type(value)}, not an object. Each line must be one "
-                'object such as {"question": "…", "answer": "…"}',
-            )
-            continue
-        rows.append(_Row(number, value))
-        if len(rows) > MAX_ROWS:
-            _too_many_rows(name, number)
-    problems.raise_if_any()
-    if not rows:
-        raise LabError(f"Cannot load {name}: it has no rows. Add one JSON object per line.")
-    return rows
-
-
-def _parse_json(text: str, name: str) -> list[_Row]:
-    try:
-        top = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise LabError(
-            f"Cannot load {name}: line {e.lineno}, column {e.colno}: broken JSON ({e.msg}). Look for a missing "
-            "comma, quote or bracket at or just before that spot."
-        ) from None
-    start = len(text) - len(text.lstrip())
-    if isinstance(top, dict):
-        key = next((k for k in top if k.lower() in _WRAPPER_KEYS and isinstance(top[k], list)), None)
-        if key is None:
-            if _find_key(top, QUESTION_COLUMNS) or "messages" in top:
-                return [_Row(text.count("\n", 0, start) + 1, top)]  # a single task
-            raise LabError(
-                f"Cannot load {name}: the JSON object has keys {', '.join(map(repr, top)) or '(none)'}. Expected "
-                'an array of rows, or an object with a "data", "rows" or "examples" array of rows.'
-            )
-        start = _member_offset(text, start, key)
-    elif not isinstance(top, list):
-        raise LabError(f"Cannot load {name}: the file holds a JSON {_json_type(top)}; expected an array of rows.")
-    problems = _Problems(name)
-    rows: list[_Row] = []
-    for index, (line, value) in enumerate(_array_items(text, start)):
-        if len(rows) >= MAX_ROWS:
-            _too_many_rows(name, line)
-        if isinstance(value, dict):
-            rows.append(_Row(line, value))
-        else:
-            problems.add(
-                f"line {line} (item {index + 1})",
-                f"a JSON {_json_type(value)}, not an object. Every "
-                'item must be an object such as {"question": "…", "answer": "…"}',
-            )
-    problems.raise_if_any()
-    if not rows:
-        raise LabError(f"Cannot load {name}: the array of rows is empty.")
-    return rows
-
-
-_WS = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-
-
-def _array_items(text: str, i: int) -> list[tuple[int, Any]]:
-    """``(line, item)`` for each item of the (already validated) JSON array starting at ``text[i]``."""
-    items: list[tuple[int, Any]] = []
-    line, seen = 1, 0
-    i = _WS.match(text, i + 1).end()
-    while text[i] != "]":
-        line += text.count("\n", seen, i)
-        seen = i
-        value, end = _DECODER.raw_decode(text, i)
-        items.append((line, value))
-        i = _WS.match(text, end).end()
-        if text[i] == ",":
-            i = _WS.match(text, i + 1).end()
-    return items
-
-
-def _member_offset(text: str, i: int, key: str) -> int:
-    """Offset of the value of the last top-level ``key`` in the (already validated) JSON object at ``text[i]``."""
-    found = -1
-    i = _WS.match(text, i + 1).end()
-    while text[i] != "}":
-        member, end = _DECODER.raw_decode(text, i)
-        i = _WS.match(text, _WS.match(text, end).end() + 1).end()  # past the ':'
-        if member == key:
-            found = i
-        _, end = _DECODER.raw_decode(text, i)
-        i = _WS.match(text, end).end()
-        if text[i] == ",":
-            i = _WS.match(text, i + 1).end()
-    return found
-
-
-def _json_type(value: Any) -> str:
-    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
-    return kinds.get(type(value), "null")
-
-
-def _too_many_rows(name: str, line: int) -> None:
-    raise LabError(
-        f"Cannot load {name}: more than {MAX_ROWS:,} rows (line {line} is row {MAX_ROWS + 1:,}). "
-        "Use a sample of the task set: a few hundred rows are plenty for a teaching run."
-    )
+    """Rows, column names and a CSV's header line (see :func:`lab.data_formats.parse`)."""
+    return data_formats.parse(path, text, name, max_rows=MAX_ROWS, question_columns=QUESTION_COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------- rows → dataset
-
-
-def _find_key(fields: dict[str, Any], names: tuple[str, ...]) -> str | None:
-    """The row's key for the first of ``names`` it has, ignoring case."""
-    by_lower = {}
-    for key in fields:
-        by_lower.setdefault(key.strip().lower(), key)
-    return next((by_lower[n] for n in names if n in by_lower), None)
 
 
 def _to_dataset(rows: list[_Row], columns: list[str], name: str, header_line: int | None) -> datasets.Dataset:
