@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from lab import LabError
 
-DEFAULT_TASK = "capitals"
+DEFAULT_TASK = "opposites"
 
 
 def _default_graders() -> list[dict]:
@@ -45,7 +45,7 @@ class Config:
     beta: float = field(default=0.0, metadata={"help": "KL penalty against the base model (0 = none)."})
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
     warmup: bool = field(default=True, metadata={"help": "SFT warm-up on the reference answers before GRPO."})
-    warmup_epochs: float = field(default=2.0, metadata={"help": "Epochs of SFT warm-up."})
+    warmup_epochs: float = field(default=1.0, metadata={"help": "Epochs of SFT warm-up."})
     warmup_learning_rate: float = field(default=3e-4, metadata={"help": "SFT warm-up learning rate."})
     warmup_batch_size: int = field(default=8, metadata={"help": "SFT batch size."})
     valid_size: int = field(default=40, metadata={"help": "Held-out questions for before/after."})
@@ -74,8 +74,10 @@ def grpo_config(cfg: Config, output_dir: str):
 
     return GRPOConfig(
         **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
-        per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step,
-        gradient_accumulation_steps=1,
+        # one group per micro-batch: the step still sees prompts_per_step groups (generated together), but the
+        # logits of only one group are alive at a time, which keeps a default run under 3 GB on a CPU
+        per_device_train_batch_size=cfg.num_generations,
+        gradient_accumulation_steps=cfg.prompts_per_step,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
