@@ -3,7 +3,8 @@
 Input is the list of rows of ``metrics.jsonl`` (``Run.metrics()``) or a DataFrame of them (:func:`metrics_frame`):
 each row has ``stage`` (``"sft"`` or ``"grpo"``), ``step`` and the values TRL logged at that step — ``loss`` during
 SFT; ``reward``, ``reward_std``, ``rewards/<grader>/mean``, ``completions/mean_length``, ``kl`` … during GRPO — and
-``valid_reward``/``valid_accuracy`` at evaluation steps (step 0 is the base model, before any training).
+``valid_reward``/``valid_accuracy`` at evaluation steps (step 0 is the base model, before any training). RLHF runs
+log their own stages (see "RLHF runs" below).
 
 Every function returns a ``go.Figure`` and never raises on empty or partial input: before the first step has been
 logged the figure is an empty frame with a "waiting for the first step" note, so the UI can draw it at once.
@@ -22,9 +23,13 @@ __all__ = [
     "empty_figure",
     "grader_names",
     "grader_figure",
+    "kl_figure",
     "metrics_frame",
     "reward_figure",
+    "rm_histogram_figure",
+    "rm_score_figure",
     "sft_loss_figure",
+    "win_rate_figure",
 ]
 
 WAITING = "waiting for the first step…"
@@ -71,22 +76,7 @@ def reward_figure(rows) -> go.Figure:
         return empty_figure(title)
     fig = go.Figure()
     if not train.empty:
-        std = _series(df, "reward_std").reindex(train.index)
-        if std.notna().any():
-            upper, lower = train + std.fillna(0), train - std.fillna(0)
-            fig.add_trace(
-                go.Scatter(
-                    x=list(train.index) + list(train.index[::-1]),
-                    y=list(upper) + list(lower[::-1]),
-                    fill="toself",
-                    mode="lines",
-                    fillcolor="rgba(99,102,241,0.12)",
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    name="train ± std",
-                    showlegend=False,
-                )
-            )
+        _add_band(fig, train, _series(df, "reward_std"))
         fig.add_trace(_line(train, "train reward", COLORS[0]))
     if not valid.empty:
         fig.add_trace(_line(valid, "valid reward", COLORS[1], dash="dot", size=9))
@@ -117,20 +107,22 @@ def grader_figure(rows) -> go.Figure:
     return _layout(fig, title, "GRPO step", "mean score")
 
 
-def completion_length_figure(rows) -> go.Figure:
-    """Mean length (tokens) of the sampled answers per GRPO step, with min/max when logged."""
+def completion_length_figure(rows, stage: str = "grpo") -> go.Figure:
+    """Mean length (tokens) of the sampled answers per GRPO step (of ``stage``: ``"rl"`` in an RLHF run), with
+    min/max when logged."""
     title = "Completion length"
-    df = _stage(metrics_frame(rows), "grpo")
+    every = metrics_frame(rows)
+    df = _stage(every, stage)
     mean = _series(df, "completions/mean_length")
     if mean.empty:
-        return empty_figure(title)
+        return empty_figure(title, "KTO and DPO sample no answers while training" if _preference(every) else WAITING)
     fig = go.Figure()
     for key, name in (("completions/max_length", "max"), ("completions/min_length", "min")):
         series = _series(df, key)
         if not series.empty:
             fig.add_trace(_line(series, name, "#cbd5e1", dash="dot", size=4))
     fig.add_trace(_line(mean, "mean length", COLORS[2]))
-    return _layout(fig, title, "GRPO step", "tokens")
+    return _layout(fig, title, "GRPO step" if stage == "grpo" else "RL step", "tokens")
 
 
 def sft_loss_figure(rows) -> go.Figure:
@@ -142,7 +134,120 @@ def sft_loss_figure(rows) -> go.Figure:
     return _layout(go.Figure(_line(loss, "SFT loss", COLORS[3])), title, "SFT step", "loss")
 
 
+# ---------------------------------------------------------------------------------------------------- RLHF runs
+# An RLHF run (``lab.methods.rlhf``) logs stages ``simulate``, ``reward_model``, then ``rl`` (GRPO/RLOO against the
+# reward model: ``reward`` is the reward model's score of the sampled answers) or ``kto``/``dpo``, and ``evaluate``.
+
+
+def rm_score_figure(rows) -> go.Figure:
+    """RL: the reward model's mean score of the sampled answers per step (±1 std) and of greedy held-out answers at
+    evaluations. KTO/DPO runs have no reward model in the loop: their training loss is drawn instead."""
+    df = metrics_frame(rows)
+    rl = _stage(df, "rl")
+    train, held = _series(rl, "reward"), _series(rl, "eval_rm_score")
+    if train.empty and held.empty:
+        for stage in ("kto", "dpo"):
+            loss = _series(_stage(df, stage), "loss")
+            if not loss.empty:
+                title = f"{stage.upper()} loss (no reward model in the loop)"
+                return _layout(go.Figure(_line(loss, f"{stage.upper()} loss", COLORS[3])), title, "step", "loss")
+        return empty_figure("Reward-model score of the policy's answers")
+    fig = go.Figure()
+    if not train.empty:
+        _add_band(fig, train, _series(rl, "reward_std"))
+        fig.add_trace(_line(train, "sampled answers", COLORS[0]))
+    if not held.empty:
+        fig.add_trace(_line(held, "held-out (greedy)", COLORS[1], dash="dot", size=9))
+    return _layout(fig, "Reward-model score of the policy's answers", "RL step", "mean score")
+
+
+def kl_figure(rows) -> go.Figure:
+    """KL divergence of the policy from the base model per step (what β penalises), RL or KTO."""
+    title = "KL to the base model"
+    df = metrics_frame(rows)
+    for stage in ("rl", "kto"):
+        kl = _series(_stage(df, stage), "kl")
+        if not kl.empty:
+            return _layout(go.Figure(_line(kl, "KL", COLORS[5])), title, "step", "KL (nats)")
+    note = "DPO logs no KL: β keeps the policy near the base" if not _stage(df, "dpo").empty else WAITING
+    return empty_figure(title, note)
+
+
+def win_rate_figure(rows) -> go.Figure:
+    """The persona's win rate of the tuned model against the base on held-out prompts (ties count half): live
+    evaluations during RL, and the final judgement on all held-out prompts. 0.5 means no change."""
+    title = "Persona win rate vs the base model"
+    df = metrics_frame(rows)
+    live = _series(_stage(df, "rl"), "win_rate")
+    final = _series(_stage(df, "evaluate"), "win_rate")
+    if live.empty and final.empty:
+        return empty_figure(title, "waiting for the first evaluation…")
+    fig = go.Figure()
+    if not live.empty:
+        fig.add_trace(_line(live, "held-out subset", COLORS[2]))
+    if not final.empty:
+        fig.add_trace(_line(final, "final (all held-out)", COLORS[1], dash="dot", size=11))
+    fig.add_hline(y=0.5, line={"color": "#94a3b8", "dash": "dash", "width": 1}, annotation_text="no change")
+    fig = _layout(fig, title, "step", "win rate")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return fig
+
+
+def rm_histogram_figure(chosen: Iterable[float] | None, rejected: Iterable[float] | None) -> go.Figure:
+    """Reward-model scores of the held-out pairs: the better (chosen / liked) answers vs the worse (rejected /
+    disliked) ones. Accuracy is the share of pairs whose chosen answer scores higher."""
+    chosen, rejected = _floats(chosen), _floats(rejected)
+    title = "Reward model on held-out pairs"
+    if not chosen or not rejected:
+        return empty_figure(title, "waiting for the reward model…")
+    wins = sum(c > r for c, r in zip(chosen, rejected, strict=False))
+    accuracy = wins / min(len(chosen), len(rejected))
+    fig = go.Figure()
+    for values, name, color in ((chosen, "chosen (liked)", COLORS[2]), (rejected, "rejected (disliked)", COLORS[3])):
+        fig.add_trace(go.Histogram(x=values, name=name, marker_color=color, opacity=0.6, nbinsx=20))
+    title = f"{title}: accuracy {100 * accuracy:.0f} % (chosen scored higher)"
+    fig = _layout(fig, title, "reward-model score", "pairs")
+    fig.update_layout(barmode="overlay", hovermode="closest")
+    return fig
+
+
 # ------------------------------------------------------------------------------------------------------- helpers
+
+
+def _preference(df: pd.DataFrame) -> bool:
+    """True for a KTO/DPO run (its policy learns from the feedback directly)."""
+    return bool(df["stage"].isin(["kto", "dpo"]).any())
+
+
+def _floats(values: Iterable[float] | None) -> list[float]:
+    out = []
+    for v in values or []:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _add_band(fig: go.Figure, mean: pd.Series, std: pd.Series) -> None:
+    """A shaded ±1 std band around ``mean`` (nothing when no std was logged)."""
+    std = std.reindex(mean.index)
+    if not std.notna().any():
+        return
+    upper, lower = mean + std.fillna(0), mean - std.fillna(0)
+    fig.add_trace(
+        go.Scatter(
+            x=list(mean.index) + list(mean.index[::-1]),
+            y=list(upper) + list(lower[::-1]),
+            fill="toself",
+            mode="lines",
+            fillcolor="rgba(99,102,241,0.12)",
+            line={"width": 0},
+            hoverinfo="skip",
+            name="± std",
+            showlegend=False,
+        )
+    )
 
 
 def _is_grader_column(column: str) -> bool:

@@ -14,8 +14,10 @@ import plotly.graph_objects as go
 import pytest
 
 from lab import LabError, graders, plots, runs
-from lab.ui import build_demo, runs_view
+from lab.feedback import FeedbackStore
+from lab.ui import TABS, build_demo, common, compare_tab, rlhf_view, runs_tab, runs_view
 from lab.ui import rft_actions as act
+from lab.ui import rlhf_actions as ract
 from lab.ui.common import format_seconds, user_errors
 from lab.ui.runs_tab import run_status, runs_frame
 
@@ -23,6 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = {
     "load_task", "upload_task", "pick_graders", "check_graders", "grade", "train", "stop", "list_runs", "view_run",
     "stop_run", "run_status",
+    # RLHF tab
+    "chat", "rate", "sample_two", "prefer_a", "prefer_b", "random_prompt", "chat_models", "feedback_stats",
+    "feedback_table", "delete_feedback", "import_feedback", "export_feedback", "simulate_feedback", "train_rlhf",
+    "stop_rlhf", "poll_rlhf",
+    # Compare tab
+    "compare_runs", "compare_prompts", "compare_run_list",
 }  # fmt: skip
 METRICS = [
     {"stage": "grpo", "step": 0, "valid_reward": 0.2, "valid_accuracy": 0.1},
@@ -84,6 +92,11 @@ def test_demo_builds_with_named_endpoints(demo):
     assert ENDPOINTS <= {fn.api_name for fn in demo.fns.values()}
     labels = {c.get("props", {}).get("label") for c in config["components"]}
     assert {"Bundled task set", "Model output", "GRPO steps", "Run"} <= labels
+    assert {"Model to chat with", "Your message", "Answer A", "Persona", "Ratings to add", "Method", "Policy steps",
+            "KL beta (RL)", "Run A", "Run B", "Prompts (one per line)"} <= labels  # fmt: skip
+    assert [label for label, _ in TABS].index("RLHF: human ratings → reward model → RL") == 1  # after RFT
+    chatbot = next(c for c in config["components"] if c.get("type") == "chatbot")
+    assert chatbot["props"]["feedback_options"] == ["Like", "Dislike"]
 
 
 def test_endpoints_answer_through_gradio_client(demo, fresh_home):
@@ -105,6 +118,15 @@ def test_endpoints_answer_through_gradio_client(demo, fresh_home):
             client.predict("[{", "x", "{}", api_name="/grade")
         run = _fake_run(fresh_home)
         assert client.predict(run.id, api_name="/run_status")["after"]["accuracy"] == 1.0
+        # RLHF tab: a streamed chat answer from the tiny model, a prompt idea, the (empty) store's table
+        _, history = client.predict("Hi", [], "tiny", 0.0, 16, api_name="/chat")
+        assert [m["role"] for m in history] == ["user", "assistant"]
+        assert client.predict(api_name="/random_prompt")[0]
+        assert client.predict("ratings", api_name="/feedback_table")["headers"] == ract.RATING_COLUMNS
+        with pytest.raises(Exception, match="unknown model"):
+            client.predict("Hi", [], "../../etc", 0.0, 16, api_name="/chat")
+        with pytest.raises(Exception, match="sample two answers first"):
+            client.predict(api_name="/prefer_a")
     finally:
         demo.close()
 
@@ -247,7 +269,7 @@ def test_render_reads_the_folder_and_skips_unchanged_parts(fresh_home):
 def test_runs_frame_and_status(fresh_home):
     done = _fake_run(fresh_home)
     frame = runs_frame(runs.list_runs())
-    assert frame.iloc[0]["run"] == done.id and frame.iloc[0]["accuracy before → after"] == "0.0 % → 100.0 %"
+    assert frame.iloc[0]["run"] == done.id and frame.iloc[0]["result"] == "accuracy 0.0 % → 100.0 %"
     status = run_status(done.id)
     assert status["state"] == "done" and status["after_sft"]["accuracy"] == 0.5 and "pid" not in status
     with pytest.raises(gr.Error):
@@ -263,3 +285,196 @@ def test_user_errors_and_formatting():
         fails()
     assert format_seconds(59.6) == "1 min 00 s"
     assert os.environ["LAB_HOME"]  # conftest isolates every test from the user's runs
+
+
+# ------------------------------------------------------------------------------------------------------ RLHF
+
+RLHF_METRICS = [
+    {"stage": "reward_model", "step": 1, "loss": 0.7},
+    {"stage": "reward_model", "step": 2, "heldout_accuracy": 0.75},
+    {"stage": "rl", "step": 0, "win_rate": 0.5, "eval_rm_score": -0.2},
+    {"stage": "rl", "step": 1, "reward": 0.1, "reward_std": 0.3, "kl": 0.0, "completions/mean_length": 30.0},
+    {"stage": "rl", "step": 2, "reward": 0.4, "reward_std": 0.2, "kl": 0.01, "completions/mean_length": 21.0,
+     "win_rate": 0.7, "eval_rm_score": 0.3},
+    {"stage": "evaluate", "step": 2, "win_rate": 0.65},
+]  # fmt: skip
+RLHF_SUMMARY = {
+    "method": "rlhf", "algorithm": "rm-rl", "rl_algorithm": "grpo", "model": "tiny", "persona": "concise",
+    "train_seconds": 30.0, "eval_seconds": 5.0, "win_rate": 0.65, "verdicts": {"tuned": 12, "base": 6, "tie": 2},
+    "heldout_prompts": 20, "before": {"rm_score": -0.5, "mean_words": 40.0},
+    "after": {"rm_score": 0.8, "mean_words": 12.0},
+    "reward_model": {"accuracy": 0.75, "n_heldout_pairs": 4, "chosen_scores": [1.0, 0.5, 0.2, 0.9],
+                     "rejected_scores": [0.1, 0.7, -0.3, 0.0]},
+    "feedback": {"pairs_used": 40, "ratings_used": 80},
+    "examples": [{"prompt": "Why is the sky blue?", "base": "Because of Rayleigh scattering, which …", "tuned":
+                  "Scattering.", "base_rm": -0.4, "tuned_rm": 0.9, "verdict": "tuned"}],
+}  # fmt: skip
+
+
+def _fake_rlhf_run(state: str = "done") -> runs.Run:
+    """An RLHF run folder as its worker writes it (with an adapter folder, so the chat can pick it)."""
+    run = runs.create("rlhf", {"method": "rm-rl", "feedback": "store", "model": "tiny"})
+    run.set_status(state=state, stage="done" if state == "done" else "rl", step=2, max_steps=2, started=1.0)
+    for row in RLHF_METRICS:
+        run.log_metrics(row)
+    run.log_samples([{"stage": "reward_model", "prompt": "Hi", "chosen": "Hi.", "rejected": "Hello, how …",
+                      "chosen_score": c, "rejected_score": r}
+                     for c, r in zip([1.0, 0.5], [0.1, 0.7], strict=True)])  # fmt: skip
+    run.log_samples([{"stage": "rl", "step": 2, "prompt": "Hi", "completion": "Hi.", "reward": 0.9}])
+    if state == "done":
+        run.write_summary(RLHF_SUMMARY)
+        run.adapter_dir.mkdir()
+        (run.adapter_dir / "adapter_config.json").write_text("{}")
+    return run
+
+
+def test_ui_doctests():
+    import doctest
+
+    for module in (common, ract, rlhf_view, runs_tab, compare_tab, plots):
+        assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_rlhf_plots_handle_empty_and_full_metrics():
+    for figure in (plots.rm_score_figure, plots.kl_figure, plots.win_rate_figure):
+        assert not figure([]).data and figure([]).layout.annotations
+        assert figure(RLHF_METRICS).data
+    assert [t.name for t in plots.win_rate_figure(RLHF_METRICS).data] == ["held-out subset", "final (all held-out)"]
+    assert list(plots.completion_length_figure(RLHF_METRICS, stage="rl").data[-1].y) == [30.0, 21.0]
+    assert not plots.completion_length_figure(RLHF_METRICS).data  # the RFT default stage is grpo
+    kto = [{"stage": "kto", "step": 1, "loss": 0.5, "kl": 0.1}, {"stage": "kto", "step": 2, "loss": 0.4, "kl": 0.2}]
+    assert "KTO loss" in plots.rm_score_figure(kto).layout.title.text and plots.kl_figure(kto).data
+    assert "sample no answers" in plots.completion_length_figure(kto, stage="rl").layout.annotations[0].text
+    assert not plots.rm_histogram_figure([], None).data
+    histogram = plots.rm_histogram_figure([1.0, 0.5], [0.1, 0.7])
+    assert len(histogram.data) == 2 and "accuracy 50 %" in histogram.layout.title.text
+
+
+def test_rlhf_run_view(fresh_home):
+    running = {"state": "running", "method": "rlhf", "stage": "reward_model", "step": 3, "max_steps": 12,
+               "eta_seconds": 5, "started": 1}  # fmt: skip
+    html = runs_view.status_html("r1", running)
+    assert "3/12" in html and '<span class="chip on">③ reward model</span>' in html
+    assert "④ RL (or KTO / DPO)" in runs_view.status_html("r1", {**running, "stage": "rl (base answers)"})
+    big = runs_view.accuracy_html(RLHF_SUMMARY)
+    assert "65.0 %" in big and "-0.50 → 0.80" in big and "75.0 %" in big and "concise prefers tuned 12" in big
+    assert "win rate" in runs_view.accuracy_html(None, {"method": "rlhf"})
+    table = runs_view.examples_frame(RLHF_SUMMARY)
+    assert list(table.columns) == ["prompt", "base", "tuned", "verdict"]
+    assert list(table.iloc[0])[2:] == ["Scattering. [0.90]", "concise prefers tuned"]
+    run = _fake_rlhf_run()
+    with gr.Blocks():
+        view = runs_view.build_progress(method="rlhf").merge(runs_view.build_reward_model())
+        view = view.merge(runs_view.build_results(method="rlhf"))
+    _, *values = runs_view.render(view, run.id)
+    kinds = [kind for kind, _ in view.slots()]
+    figures = [v for v in values if isinstance(v, go.Figure)]
+    assert [f.layout.title.text for f in figures][:2] == ["Reward-model score of the policy's answers",
+                                                         "KL to the base model"]  # fmt: skip
+    histogram = values[kinds.index("reward_model")]
+    assert histogram.visible and "accuracy 50 %" in histogram.value["plot"]  # from the samples, as soon as trained
+    assert runs_view.reward_model_scores([], RLHF_SUMMARY) == ([1.0, 0.5, 0.2, 0.9], [0.1, 0.7, -0.3, 0.0])
+    frame = runs_frame(runs.list_runs())
+    assert frame.iloc[0]["data"] == "rm-rl on the feedback store"
+    assert frame.iloc[0]["result"] == "win rate 65.0 % · RM score -0.50 → 0.80"
+    status = run_status(run.id)
+    assert status["win_rate"] == 0.65 and status["after"] == {"rm_score": 0.8, "mean_words": 12.0}
+
+
+def test_chat_models_and_rating(fresh_home, monkeypatch):
+    run = _fake_rlhf_run()
+    _fake_rlhf_run(state="failed")  # no adapter: not offered
+    assert [v for _, v in ract.model_choices()] == ["embedded", "tiny", run.id]
+    assert ract.resolve_model(run.id) == ("tiny", str(run.adapter_dir), f"tiny+{run.id}")
+    assert ract.resolve_model("tiny") == ("tiny", None, "tiny")
+    for bad in ("../secret", "/etc", "nope"):
+        with pytest.raises(LabError, match="unknown model"):
+            ract.resolve_model(bad)
+    monkeypatch.setenv("LAB_CHAT_MODEL", "tiny")
+    assert ract.default_chat_model() == "tiny" and ract.resolve_model(None)[0] == "tiny"
+
+    store = FeedbackStore(fresh_home / "fb.sqlite")
+    history = [{"role": "user", "content": [{"type": "text", "text": "2+2?"}]},
+               {"role": "assistant", "content": [{"type": "text", "text": "4"}]},
+               {"role": "user", "content": "And 3+3?"}, {"role": "assistant", "content": "6"}]  # fmt: skip
+    assert ract.rated_turn(history, 3) == ("And 3+3?", "6")
+    with pytest.raises(LabError, match="only the model's answers"):
+        ract.rated_turn(history, 0)
+    with pytest.raises(LabError, match="wait until the answer is complete"):
+        ract.rate(history, 3, True, {"1": {"model": "tiny"}}, "s1", store)
+    meta, note = ract.rate(history, 1, True, {"1": {"model": "tiny"}}, "s1", store)
+    assert note == "thumb up stored" and store.stats()["liked"] == 1
+    meta, _ = ract.rate(history, [1], False, meta, "s1", store)  # changed one's mind: replaced, not added
+    ratings = store.ratings()
+    assert len(ratings) == 1 and not ratings.iloc[0]["label"] and ratings.iloc[0]["model"] == "tiny"
+    assert ratings.iloc[0]["prompt"] == "2+2?" and ratings.iloc[0]["session"] == "s1"
+    meta, note = ract.rate(history, 1, "", meta, "s1", store)  # un-clicked
+    assert note == "rating removed" and store.stats()["ratings"] == 0 and "rating" not in meta["1"]
+
+    with pytest.raises(LabError, match="sample two answers first"):
+        ract.prefer("A", None, "s1", store)
+    pending = {"prompt": "Hi?", "a": "Hello.", "b": "Hey there, how are you?", "model": "tiny"}
+    assert ract.prefer("B", pending, "s1", store) == "stored: B is better"
+    assert store.pairs().iloc[0]["chosen"] == "Hey there, how are you?"
+    html = ract.stats_html(store.stats())
+    assert '<b class="n-ratings">0</b> ratings' in html and "<b>1</b> pairs" in html
+
+
+def test_feedback_review_import_export(fresh_home, tmp_path):
+    store = FeedbackStore()
+    store.add_rating("Q?", "A.", True, session="s")
+    store.add_rating("Q?", "B.", False, session="s")
+    table = ract.feedback_table("ratings")
+    assert list(table.columns) == ract.RATING_COLUMNS and list(table["label"]) == ["disliked", "liked"]
+    assert ract.parse_ids("3, 5-7;9") == [3, 5, 6, 7, 9]
+    with pytest.raises(LabError, match="not an id"):
+        ract.parse_ids("3, x")
+    assert ract.delete_feedback("ratings", str(table.iloc[0]["id"])) == "deleted 1 rating"
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"prompt": "Hi?", "chosen": "Hi.", "rejected": "Go away."}\n')
+    assert ract.import_feedback(good) == "imported 0 ratings and 1 pairs from good.jsonl"
+    assert FeedbackStore().pairs().iloc[0]["source"] == "import:good.jsonl"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "Hi?", "chosen": "Hi."}\n')
+    with pytest.raises(LabError) as e:
+        ract.import_feedback(bad)
+    assert "bad.jsonl" in str(e.value) and str(tmp_path) not in str(e.value)
+    assert len(FeedbackStore().pairs()) == 1  # all or nothing
+    path = ract.export_feedback("paired", "jsonl", False)
+    assert Path(path).name == "feedback_paired.jsonl" and "Go away." in Path(path).read_text()
+    FeedbackStore().clear()
+    with pytest.raises(LabError, match="nothing to export"):
+        ract.export_feedback("unpaired", "csv", False)
+
+
+def test_rlhf_train_config_and_checks(fresh_home):
+    values = {**ract.defaults(), "steps": 3.0, "model": "tiny", "persona": ""}
+    config = ract.make_config("dpo", values)
+    assert config == {"method": "dpo", "steps": 3, "model": "tiny", "persona": "", "feedback": "store"}
+    assert set(ract.KNOBS) <= set(ract.defaults()) and all(ract.help_text(k) for k in ract.KNOBS)
+    assert "PPO" in ract.method_help("kto") and "KTO" in ract.method_help("kto")
+    with pytest.raises(LabError, match="needs at least 8"):
+        ract.check_feedback("rm-rl", {"pairs": 3, "derived_pairs": 4})
+    ract.check_feedback("dpo", {"pairs": 3, "derived_pairs": 5})
+    with pytest.raises(LabError, match="KTO needs"):
+        ract.check_feedback("kto", {"liked": 5, "disliked": 0})
+    with pytest.raises(LabError, match="preference pairs"):
+        ract.start_run("rm-rl", values)  # the store is empty: refused before a worker starts
+    assert not runs.list_runs()
+    with pytest.raises(LabError, match="between 2 and 2000"):
+        ract.simulate("concise", 1, "tiny")
+    with pytest.raises(LabError, match="base model"):
+        ract.simulate("concise", 10, "some-run")
+
+
+def test_compare_helpers(fresh_home):
+    a, rft = _fake_rlhf_run(), _fake_run(fresh_home)
+    assert compare_tab.heldout_prompts([a.id, rft.id, None]) == ["Why is the sky blue?", "Capital of France?"]
+    with pytest.raises(LabError, match="unknown run"):
+        compare_tab.heldout_prompts([str(a.dir)])
+    assert compare_tab.parse_prompts("a\n\n a \nb") == ["a", "b"]
+    with pytest.raises(LabError, match="at most"):
+        compare_tab.parse_prompts("\n".join(map(str, range(20))))
+    with pytest.raises(LabError, match="at least one"):
+        compare_tab.sides(None, None)
+    assert compare_tab.sides(a.id, None) == [("base (tiny)", "tiny", None), (f"A: {a.id}", "tiny", str(a.adapter_dir))]

@@ -1,7 +1,7 @@
 """The web UI: ``build_demo()`` makes the Gradio app, one tab per builder in ``TABS``.
 
 Each tab lives in its own module with a ``build_<tab>_tab()`` that places components inside the current
-``gr.Tab``; adding a tab (RLHF comes next) is one line in ``TABS``. The UI imports ``lab`` only — never torch, TRL or
+``gr.Tab``; adding a tab is one line in ``TABS``. The UI imports ``lab`` only — never torch, TRL or
 PEFT — so the page starts fast and training always happens in a worker process (see ``lab.runs``).
 
 Gradio 6 takes the theme and CSS at launch: pass ``**launch_options()`` to ``demo.launch``.
@@ -15,7 +15,9 @@ from typing import Any
 
 import gradio as gr
 
+from lab.ui.compare_tab import build_compare_tab
 from lab.ui.rft_tab import build_rft_tab
+from lab.ui.rlhf_tab import build_rlhf_tab
 from lab.ui.runs_tab import build_runs_tab
 
 __all__ = ["TABS", "TITLE", "build_demo", "launch_options"]
@@ -23,12 +25,15 @@ __all__ = ["TABS", "TITLE", "build_demo", "launch_options"]
 TITLE = "RLHF vs RFT lab"
 INTRO = (
     "See how a small language model changes under reinforcement fine-tuning, on your own laptop-sized data.  \n"
-    "**RFT** learns from reference answers and graders; **RLHF** (coming next) learns from human preferences. "
-    "Every run trains a LoRA adapter in a separate process: watch the curves, then compare answers before and after."
+    "**RFT** learns from reference answers and graders; **RLHF** learns from people's ratings (chat, thumbs, pick "
+    "the better answer). Every run trains a LoRA adapter in a separate process: watch the curves, then compare "
+    "answers before and after, and RLHF against RFT side by side."
 )
 TABS: list[tuple[str, Callable[[], Any]]] = [
     ("RFT: reference answers + graders", build_rft_tab),
+    ("RLHF: human ratings → reward model → RL", build_rlhf_tab),
     ("Runs", build_runs_tab),
+    ("Compare: RLHF vs RFT", build_compare_tab),
 ]
 """``(tab label, builder)`` in display order."""
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "style.css"

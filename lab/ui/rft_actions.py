@@ -7,7 +7,6 @@ without a browser and callable from ``gradio_client`` with the same meaning.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -19,6 +18,7 @@ import pandas as pd
 
 from lab import LabError, data, graders, lab_home, runs
 from lab.methods.rft import DEFAULT_TASK, Config
+from lab.ui.common import field_help, form_config
 
 TEACHING_KNOBS = ("steps", "learning_rate", "num_generations", "max_completion_length", "lora_rank", "beta", "warmup")
 """The knobs shown on the Train step (the order the inputs are wired in)."""
@@ -30,7 +30,6 @@ ADVANCED_KNOBS = (
 KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
 MODEL_CHOICES = ["embedded", "tiny"]
 GRADE_COLUMNS = ["grader", "score", "why"]
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
 def defaults() -> dict[str, Any]:
@@ -41,7 +40,7 @@ def defaults() -> dict[str, Any]:
 
 def help_text(name: str) -> str:
     """The field's help from ``Config`` (TRL-style ``metadata={"help": …}``)."""
-    return _FIELDS[name].metadata.get("help", "")
+    return field_help(Config, name)
 
 
 def columns_help() -> str:
@@ -191,16 +190,7 @@ def grade(text: str, output: str, item_text: str) -> tuple[str, pd.DataFrame]:
 def make_config(task: str, specs_text: str, values: dict[str, Any]) -> dict[str, Any]:
     """The run config from the form: task, model and graders always; other knobs only where they differ from
     the defaults (so ``config.json`` reads as "what this run changed"). Values are cast to the field's type."""
-    config: dict[str, Any] = {"task": check_task(task), "graders": parse_specs(specs_text)}
-    base = defaults()
-    for name, value in values.items():
-        if name not in _FIELDS:
-            raise LabError(f"unknown option {name!r}")
-        value = _cast(name, value)
-        if name == "model" or value != base.get(name):
-            config[name] = value
-    config.setdefault("model", base["model"])
-    return config
+    return {"task": check_task(task), "graders": parse_specs(specs_text), **form_config(Config, values)}
 
 
 def start_run(task: str, specs_text: str, values: dict[str, Any]) -> str:
@@ -215,23 +205,6 @@ def _json(text: str, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise LabError(f"{what}, line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}).") from None
-
-
-def _cast(name: str, value: Any) -> Any:
-    kind = str(_FIELDS[name].type)
-    try:
-        if kind == "bool":
-            return bool(value)
-        if kind == "int":
-            return int(round(float(value)))
-        if kind == "float":
-            return float(value)
-    except (TypeError, ValueError):
-        raise LabError(f"{name}: {value!r} is not a number ({help_text(name)})") from None
-    value = str(value or "").strip()
-    if not value:
-        raise LabError(f"{name}: must not be empty ({help_text(name)})")
-    return value
 
 
 def _name(spec: dict) -> str:

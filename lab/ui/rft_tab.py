@@ -13,7 +13,7 @@ import gradio as gr
 from lab import LabError, data, graders, runs
 from lab.ui import rft_actions as act
 from lab.ui import runs_view
-from lab.ui.common import empty_frame, user_errors
+from lab.ui.common import empty_frame, steps_html, user_errors
 
 RFT_STEPS = [  # the source text's four RFT steps, one line each
     ("1", "Task data with reference answers", "Questions paired with the answer you expect; some are held out to "
@@ -26,15 +26,6 @@ RFT_STEPS = [  # the source text's four RFT steps, one line each
 ]  # fmt: skip
 
 
-def steps_html() -> str:
-    """The four RFT steps as a row of cards."""
-    cards = "".join(
-        f'<div class="step-card"><div class="num">{n}</div><div><b>{title}</b><br><span>{text}</span></div></div>'
-        for n, title, text in RFT_STEPS
-    )
-    return f'<div class="step-cards">{cards}</div>'
-
-
 def build_rft_tab() -> None:
     """Build the tab's components and events inside the current ``gr.Blocks``/``gr.Tab`` context."""
     task_state = gr.State(act.DEFAULT_TASK)
@@ -42,7 +33,7 @@ def build_rft_tab() -> None:
     seen_state = gr.State(None)
     defaults = act.defaults()
     first_info, first_preview, first_item, first_output = act.task_view(act.DEFAULT_TASK)
-    gr.HTML(steps_html(), label="The four steps of RFT")
+    gr.HTML(steps_html(RFT_STEPS), label="The four steps of RFT")
 
     # --- 1. data ------------------------------------------------------------------------------------------------
     gr.Markdown("## ① Data: questions with reference answers", elem_classes=["section"])
@@ -147,9 +138,9 @@ def build_rft_tab() -> None:
         return runs_view.render(view, run_id, None, force=True)
 
     def poll(run_id: str | None, seen: dict | None):
-        if run_id is None and seen is None:  # first tick after the page opened: watch a run that is training
+        if run_id is None and seen is None:  # first tick after the page opened: watch an RFT run that is training
             active = runs.active_run()
-            run_id = active.id if active else None
+            run_id = active.id if active and active.config().get("method") == "rft" else None
         return run_id, *runs_view.render(view, run_id, seen)
 
     train.click(

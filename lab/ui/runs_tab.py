@@ -1,6 +1,7 @@
 """The Runs tab: every run under ``LAB_HOME/runs`` with its state, and one picked run's curves and results.
 
-A run that was training when the app died shows as ``interrupted`` (``lab.runs`` works that out from its pid).
+Runs of every method show here (RFT and RLHF); a run that was training when the app died shows as ``interrupted``
+(``lab.runs`` works that out from its pid).
 Also defines the ``run_status`` API endpoint: a run's status and summary numbers as JSON, for ``gradio_client``.
 """
 
@@ -13,34 +14,62 @@ import gradio as gr
 import pandas as pd
 
 from lab import LabError, runs
+from lab.methods.rft import DEFAULT_TASK
 from lab.ui import runs_view
-from lab.ui.common import format_time, pct, user_errors
+from lab.ui.common import format_time, num, pct, user_errors
 
-RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "task", "accuracy before → after", "created"]
+RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "data", "result", "created"]
+
+
+def run_data(method: str, cfg: dict) -> str:
+    """What a run learned from: an RFT run's task set; an RLHF run's route and feedback.
+
+    >>> run_data("rlhf", {"method": "dpo", "feedback": "store"}), run_data("rft", {"task": "/up/ab12_x.csv"})
+    ('dpo on the feedback store', 'ab12_x.csv')
+    """
+    if method != "rlhf":
+        return Path(str(cfg.get("task") or DEFAULT_TASK)).name
+    feedback = cfg.get("feedback")
+    source = ("the feedback store" if feedback == "store" else Path(str(feedback)).name if feedback
+              else f"simulated {cfg.get('persona', 'concise')} ratings")  # fmt: skip
+    return f"{cfg.get('method', 'rm-rl')} on {source}"
+
+
+def run_result(summary: dict) -> str:
+    """A finished run in a few words: RFT accuracy before → after; RLHF win rate and reward-model score.
+
+    >>> run_result({"method": "rlhf", "win_rate": 0.625, "before": {"rm_score": -1.0}, "after": {"rm_score": 0.5}})
+    'win rate 62.5 % · RM score -1.00 → 0.50'
+    """
+    before, after = summary.get("before") or {}, summary.get("after") or {}
+    if summary.get("method") == "rlhf":
+        parts = [f"win rate {pct(summary['win_rate'])}"] if summary.get("win_rate") is not None else []
+        if before.get("rm_score") is not None:
+            parts.append(f"RM score {num(before['rm_score'])} → {num(after.get('rm_score'))}")
+        return " · ".join(parts)
+    if before and after:
+        return f"accuracy {pct(before.get('accuracy'))} → {pct(after.get('accuracy'))}"
+    return ""
 
 
 def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
-    """One row per run, newest first: id, method, state, stage, step/max, model, task, accuracy, creation time."""
+    """One row per run, newest first: id, method, state, stage, step/max, model, data, result, creation time."""
     rows = []
     for run in items:
-        status, config, summary = run.status(), run.config(), run.summary() or {}
-        cfg = config.get("config", {})
+        status, config = run.status(), run.config()
+        cfg, method = config.get("config", {}), config.get("method", "")
         step = f"{status.get('step', 0)}/{status['max_steps']}" if status.get("max_steps") else ""
-        accuracy = ""
-        if summary.get("before") and summary.get("after"):
-            accuracy = f"{pct(summary['before'].get('accuracy'))} → {pct(summary['after'].get('accuracy'))}"
         rows.append({
-            "run": run.id, "method": config.get("method", ""), "state": status.get("state", ""),
-            "stage": status.get("stage", ""), "step": step, "model": cfg.get("model", ""),
-            "task": Path(str(cfg.get("task", ""))).name, "accuracy before → after": accuracy,
-            "created": format_time(config.get("created")),
+            "run": run.id, "method": method, "state": status.get("state", ""), "stage": status.get("stage", ""),
+            "step": step, "model": cfg.get("model", ""), "data": run_data(method, cfg),
+            "result": run_result(run.summary() or {}), "created": format_time(config.get("created")),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
 def run_status(run_id: str) -> dict[str, Any]:
-    """A run's status (state, stage, step, max_steps, eta_seconds, error) and, once finished, its accuracy and
-    mean reward before / after SFT / after RL."""
+    """A run's status (state, stage, step, max_steps, eta_seconds, error) and, once finished, its numbers before /
+    after SFT / after RL: accuracy and mean reward (RFT), or reward-model score, words and win rate (RLHF)."""
     try:
         run = runs.get(run_id)
     except LabError as e:
@@ -49,7 +78,10 @@ def run_status(run_id: str) -> dict[str, Any]:
     result: dict[str, Any] = {"run": run.id, **{k: v for k, v in run.status().items() if k != "pid"}}
     for key in ("before", "after_sft", "after"):
         if summary.get(key):
-            result[key] = {k: summary[key].get(k) for k in ("accuracy", "valid_reward")}
+            result[key] = {k: v for k, v in summary[key].items() if isinstance(v, int | float | None)}
+    for key in ("algorithm", "persona", "win_rate"):
+        if summary.get(key) is not None:
+            result[key] = summary[key]
     return result
 
 
@@ -64,7 +96,7 @@ def build_runs_tab() -> None:
             refresh = gr.Button("Refresh list", size="md")
             stop = gr.Button("Stop this run", variant="stop", size="md")
     table = gr.Dataframe(runs_frame([]), label="All runs", interactive=False, max_height=300, show_search="search")
-    view = runs_view.build_progress().merge(runs_view.build_results())
+    view = runs_view.build_progress().merge(runs_view.build_reward_model()).merge(runs_view.build_results())
     timer = gr.Timer(runs_view.POLL_SECONDS)
 
     def list_all(current: str | None = None):

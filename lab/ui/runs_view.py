@@ -1,8 +1,11 @@
 """One run on screen: status with ETA, live curves, results (before → after), samples and the worker's log.
 
-The components are built in two groups so a tab can place them apart (the RFT tab shows progress under "Train"
-and results under "Results"): :func:`build_progress` and :func:`build_results` return a :class:`RunView` each, and
-:meth:`RunView.outputs` lists the components in the order :func:`render` fills them.
+The components are built in groups so a tab can place them apart (the RFT tab shows progress under "Train" and
+results under "Results"): :func:`build_progress`, :func:`build_reward_model` and :func:`build_results` return a
+:class:`RunView` each, and :meth:`RunView.outputs` lists the components in the order :func:`render` fills them.
+
+The same components show an RFT or an RLHF run: what goes in them follows the run's method (``STAGES``,
+``FIGURES``; the results of an RLHF run are a win rate and reward-model scores instead of accuracy).
 
 :func:`render` only reads the run folder. It remembers, per browser session (a ``gr.State``), a stamp (mtime and
 size) of each file it read and returns ``gr.skip()`` for the parts whose files did not change — so a ``gr.Timer``
@@ -12,6 +15,7 @@ polling every two seconds costs a few ``stat`` calls while nothing happens, and 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,17 +26,27 @@ import gradio as gr
 import pandas as pd
 
 from lab import LabError, plots, runs
-from lab.ui.common import empty_frame, esc, format_seconds, pct
+from lab.ui.common import empty_frame, esc, format_seconds, num, pct
+from lab.ui.rlhf_view import answer_with_score as _answer
+from lab.ui.rlhf_view import reward_model_scores, rlhf_examples_frame, rlhf_results_html
 
 POLL_SECONDS = 2.0
 SAMPLE_COLUMNS = ["question", "completion", "reward"]
-STAGES = [  # (stage prefix in status.json, label): the pipeline the status line draws
-    ("data", "① data"),
-    ("sft", "② SFT warm-up"),
-    ("grpo", "③ grading + ④ RL"),
-    ("evaluating", "evaluating"),
-    ("done", "results"),
-]
+STAGES = {  # method → [(stage prefixes in status.json, label)]: the pipeline the status card draws
+    "rft": [(("data",), "① data"), (("sft",), "② SFT warm-up"), (("grpo",), "③ grading + ④ RL"),
+            (("evaluating",), "evaluating"), (("done",), "results")],
+    "rlhf": [(("simulate",), "② ratings (simulated)"), (("reward_model",), "③ reward model"),
+             (("rl", "kto", "dpo"), "④ RL (or KTO / DPO)"), (("evaluate",), "evaluating"), (("done",), "results")],
+}  # fmt: skip
+TRAINING_STAGES = ("sft", "grpo", "simulate", "reward_model", "rl", "kto", "dpo")
+"""Stages that count steps: the status card shows step/max, a bar and an ETA for them."""
+FIGURES = {  # method → the four live curves, in the order of RunView.plots
+    "rft": (plots.reward_figure, plots.grader_figure, plots.completion_length_figure, plots.sft_loss_figure),
+    "rlhf": (plots.rm_score_figure, plots.kl_figure, functools.partial(plots.completion_length_figure, stage="rl"),
+             plots.win_rate_figure),
+}  # fmt: skip
+POLICY_STAGES = ("grpo", "rl")
+"""Stages whose samples are the policy's answers with their reward (the samples table shows the latest step)."""
 _STATE_COLORS = {"running": "#6366f1", "queued": "#64748b", "done": "#10b981", "stopped": "#f59e0b",
                  "failed": "#ef4444", "interrupted": "#ef4444"}  # fmt: skip
 _PARTS = ("status", "metrics", "samples", "summary")
@@ -47,51 +61,62 @@ class RunView:
     status: gr.HTML | None = None
     plots: list[gr.Plot] = field(default_factory=list)
     log: gr.Textbox | None = None
+    reward_model: gr.Plot | None = None
     accuracy: gr.HTML | None = None
     examples: gr.Dataframe | None = None
     samples: gr.Dataframe | None = None
+    method: str = "rft"  # what the components show before a run is picked
 
     def merge(self, other: RunView) -> RunView:
         """A view holding this view's components and the other's where this one has none."""
-        return RunView(**{k: getattr(self, k) or getattr(other, k) for k in self.__dataclass_fields__})
+        merged = {k: getattr(self, k) or getattr(other, k) for k in self.__dataclass_fields__ if k != "method"}
+        return RunView(**merged, method=self.method)
 
     def slots(self) -> list[tuple[str, Any]]:
         """``(kind, component)`` pairs in output order, for the components this view has."""
         pairs = [("status", self.status), ("log", self.log)] + [("plot", p) for p in self.plots]
-        pairs += [("accuracy", self.accuracy), ("examples", self.examples), ("samples", self.samples)]
+        pairs += [("reward_model", self.reward_model), ("accuracy", self.accuracy), ("examples", self.examples)]
+        pairs += [("samples", self.samples)]
         return [(kind, c) for kind, c in pairs if c is not None]
 
     def outputs(self) -> list[Any]:
         return [c for _, c in self.slots()]
 
 
-def build_progress(with_log: bool = True) -> RunView:
-    """Status line, the four live curves and (in a closed accordion) the worker's log."""
+def build_progress(with_log: bool = True, method: str = "rft") -> RunView:
+    """Status line, the four live curves (``FIGURES[method]`` until a run is shown) and the worker's log."""
     status = gr.HTML(status_html(None), label="Run status", elem_classes=["run-status"])
-    with gr.Row(equal_height=True):
-        reward = gr.Plot(plots.reward_figure([]), label="Reward", show_label=False)
-        graders = gr.Plot(plots.grader_figure([]), label="Reward per grader", show_label=False)
-    with gr.Row(equal_height=True):
-        length = gr.Plot(plots.completion_length_figure([]), label="Completion length", show_label=False)
-        sft = gr.Plot(plots.sft_loss_figure([]), label="SFT loss", show_label=False)
+    labels = {"rft": ("Reward", "Reward per grader", "Completion length", "SFT loss"),
+              "rlhf": ("Reward-model score", "KL", "Completion length", "Persona win rate")}[method]  # fmt: skip
+    figures = iter(FIGURES[method])
+    plot_list = []
+    for row in (labels[:2], labels[2:]):
+        with gr.Row(equal_height=True):
+            plot_list += [gr.Plot(next(figures)([]), label=label, show_label=False) for label in row]
     log = None
     if with_log:
         with gr.Accordion("Worker log (last lines)", open=False):
             log = gr.Textbox(label="log.txt", lines=10, max_lines=20, interactive=False, autoscroll=True)
-    return RunView(status=status, plots=[reward, graders, length, sft], log=log)
+    return RunView(status=status, plots=plot_list, log=log, method=method)
 
 
-def build_results() -> RunView:
-    """Accuracy before → after as big numbers, the before/after table and the latest GRPO samples."""
-    accuracy = gr.HTML(accuracy_html(None), label="Accuracy", elem_classes=["accuracy"])
+def build_reward_model() -> RunView:
+    """The reward model's verdict on its held-out pairs: chosen vs rejected scores (shown for RLHF runs only)."""
+    figure = plots.rm_histogram_figure([], [])
+    return RunView(reward_model=gr.Plot(figure, label="Reward model: held-out pairs", show_label=False))
+
+
+def build_results(method: str = "rft") -> RunView:
+    """Accuracy (RFT) or win rate (RLHF) as big numbers, the before/after table and the latest samples."""
+    accuracy = gr.HTML(accuracy_html(None, {"method": method}), label="Results", elem_classes=["accuracy"])
     examples = gr.Dataframe(
-        examples_frame(None), label="Held-out questions: before → after (reward in [brackets])", wrap=True,
-        interactive=False, max_height=420, show_search="search",
+        examples_frame({"method": method}), label=examples_label(method), wrap=True, interactive=False,
+        max_height=420, show_search="search",
     )  # fmt: skip
     samples = gr.Dataframe(
-        samples_frame([]), label=samples_label(None), wrap=True, interactive=False, max_height=420,
+        samples_frame([]), label=samples_label(None, method), wrap=True, interactive=False, max_height=420,
     )  # fmt: skip
-    return RunView(accuracy=accuracy, examples=examples, samples=samples)
+    return RunView(accuracy=accuracy, examples=examples, samples=samples, method=method)
 
 
 def render(view: RunView, run_id: str | None, seen: dict | None = None, force: bool = False) -> tuple:
@@ -107,12 +132,16 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     if seen.get("state") != state:  # a worker that died changes state without touching its files
         changed.add("status")
         seen["state"] = state
+    method = (status or {}).get("method") or (run.config().get("method") if run else None) or view.method
     metrics = run.metrics() if run and "metrics" in changed else []
-    figures = iter([plots.reward_figure, plots.grader_figure, plots.completion_length_figure, plots.sft_loss_figure])
+    samples = run.samples() if run and "samples" in changed else []
+    summary = run.summary() if run and "summary" in changed else None
+    figures = iter(FIGURES.get(method, FIGURES["rft"]))
     values: list[Any] = []
     for kind, _ in view.slots():
         figure = next(figures) if kind == "plot" else None
-        part = {"status": "status", "log": "status", "plot": "metrics", "samples": "samples"}.get(kind, "summary")
+        part = {"status": "status", "log": "status", "plot": "metrics", "samples": "samples",
+                "reward_model": "samples"}.get(kind, "summary")  # fmt: skip
         if part not in changed:
             values.append(gr.skip())
         elif kind == "status":
@@ -121,13 +150,15 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
             values.append(run.log_tail(6000) if run else "")
         elif figure is not None:
             values.append(figure(metrics))
+        elif kind == "reward_model":
+            chosen, rejected = reward_model_scores(samples, run.summary() if run else None)
+            values.append(gr.Plot(plots.rm_histogram_figure(chosen, rejected), visible=method != "rft"))
         elif kind == "samples":
-            rows = run.samples() if run else []
-            values.append(gr.Dataframe(samples_frame(rows), label=samples_label(latest_step(rows))))
+            values.append(gr.Dataframe(samples_frame(samples), label=samples_label(latest_step(samples), method)))
         elif kind == "accuracy":
-            values.append(accuracy_html(run.summary() if run else None, status))
+            values.append(accuracy_html(summary, status or {"method": method}))
         else:
-            values.append(examples_frame(run.summary() if run else None))
+            values.append(gr.Dataframe(examples_frame(summary or {"method": method}), label=examples_label(method)))
     return (seen, *values)
 
 
@@ -149,19 +180,20 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
     now = status.get("ended") or (time.time() if active else status.get("updated") or time.time())
     elapsed = now - status["started"] if status.get("started") else None
     parts = [f'<span class="badge" style="background:{color}">{esc(state)}</span>', f"<code>{esc(run_id)}</code>"]
+    training = bool(max_steps) and stage in TRAINING_STAGES
     if stage:
         parts.append(f"stage <b>{esc(stage)}</b>")
-    if max_steps and stage in ("sft", "grpo"):
+    if training:
         parts.append(f"step <b>{step}/{max_steps}</b>")
-    if state == "running" and stage in ("sft", "grpo") and status.get("eta_seconds") is not None:
+    if state == "running" and training and status.get("eta_seconds") is not None:
         parts.append(f"ETA <b>{format_seconds(status['eta_seconds'])}</b> (this stage)")
     if elapsed is not None:
         parts.append(f"elapsed {format_seconds(elapsed)}")
-    training = max_steps and stage in ("sft", "grpo")
     fraction = min(1.0, step / max_steps) if training else (1.0 if state == "done" else 0.0)
     bar = f'<div class="bar"><div style="width:{100 * fraction:.0f}%;background:{color}"></div></div>'
     chips = "".join(
-        f'<span class="chip{" on" if stage.startswith(prefix) else ""}">{label}</span>' for prefix, label in STAGES
+        f'<span class="chip{" on" if stage.startswith(prefixes) else ""}">{label}</span>'
+        for prefixes, label in STAGES.get(status.get("method"), STAGES["rft"])
     )
     error = f'<div class="error">⚠ {esc(status["error"])}</div>' if status.get("error") else ""
     if state == "interrupted":
@@ -170,22 +202,29 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
 
 
 def accuracy_html(summary: dict | None, status: dict | None = None) -> str:
-    """Exact-match accuracy (and mean reward) on the held-out questions: before → after SFT → after RL."""
-    if not summary:
+    """Exact-match accuracy (and mean reward) on the held-out questions: before → after SFT → after RL.
+
+    For an RLHF run (``summary["method"] == "rlhf"``): :func:`rlhf_results_html`."""
+    if not summary or set(summary) == {"method"}:
         state = (status or {}).get("state")
+        method = (summary or {}).get("method") or (status or {}).get("method")
+        waiting = ("the persona's win rate and the reward-model score before and after" if method == "rlhf"
+                   else "accuracy before and after, side by side")  # fmt: skip
         note = {
             "failed": "The run failed before its results were written (see the status and the log).",
             "stopped": "The run was stopped before the final evaluation: see the curves and samples for what it did.",
             "interrupted": "The run was interrupted before the final evaluation.",
-        }.get(state, "Results appear here when the run finishes: accuracy before and after, side by side.")
+        }.get(state, f"Results appear here when the run finishes: {waiting}.")
         return f'<div class="results-empty">{esc(note)}</div>'
+    if summary.get("method") == "rlhf":
+        return rlhf_results_html(summary)
     cards = []
     for key, label in (("before", "before (base model)"), ("after_sft", "after SFT warm-up"), ("after", "after RL")):
         if summary.get(key):
             s = summary[key]
             cards.append(
                 f'<div class="big"><div class="label">{label}</div><div class="value">{pct(s.get("accuracy"))}</div>'
-                f'<div class="sub">mean reward {_num(s.get("valid_reward"))}</div></div>'
+                f'<div class="sub">mean reward {num(s.get("valid_reward"))}</div></div>'
             )
     arrows = '<div class="arrow">→</div>'.join(cards)
     seconds = {k: format_seconds(summary.get(f"{k}_seconds")) for k in ("train", "sft", "grpo", "eval")}
@@ -198,7 +237,11 @@ def accuracy_html(summary: dict | None, status: dict | None = None) -> str:
 
 
 def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
-    """question | reference | before | (after SFT) | after RL, each answer followed by its reward in brackets."""
+    """question | reference | before | (after SFT) | after RL, each answer followed by its reward in brackets.
+
+    For an RLHF run: prompt | base | tuned | verdict, each answer followed by its reward-model score."""
+    if (summary or {}).get("method") == "rlhf":
+        return rlhf_examples_frame(summary, limit)
     examples = (summary or {}).get("examples") or []
     with_sft = any("after_sft" in e for e in examples)
     columns = ["question", "reference", "before", *(["after SFT"] if with_sft else []), "after RL"]
@@ -217,7 +260,7 @@ def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
 
 def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
     """The answers sampled at the latest GRPO step: question | completion | reward | one column per grader."""
-    grpo = [s for s in samples if s.get("stage", "grpo") == "grpo"]
+    grpo = [s for s in samples if s.get("stage", "grpo") in POLICY_STAGES]
     if not grpo:
         return empty_frame(SAMPLE_COLUMNS)
     last = latest_step(grpo)
@@ -233,14 +276,21 @@ def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
 
 def latest_step(samples: list[dict]) -> int | None:
     """The last GRPO step that wrote samples (``None`` before the first)."""
-    steps = [s.get("step", 0) for s in samples if s.get("stage", "grpo") == "grpo"]
+    steps = [s.get("step", 0) for s in samples if s.get("stage", "grpo") in POLICY_STAGES]
     return max(steps) if steps else None
 
 
-def samples_label(step: int | None) -> str:
+def samples_label(step: int | None, method: str = "rft") -> str:
+    scorer = "the reward model" if method == "rlhf" else "the graders"
     if step is None:
-        return "GRPO samples: what the policy wrote and how the graders scored it (after the first step)"
-    return f"GRPO samples at step {step} (the latest): what the policy wrote and how the graders scored it"
+        return f"RL samples: what the policy wrote and how {scorer} scored it (after the first step)"
+    return f"RL samples at step {step} (the latest): what the policy wrote and how {scorer} scored it"
+
+
+def examples_label(method: str = "rft") -> str:
+    if method == "rlhf":
+        return "Held-out prompts: base → tuned ([reward-model score]) and the persona's verdict"
+    return "Held-out questions: before → after (reward in [brackets])"
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -270,13 +320,3 @@ def _stamps(run: runs.Run | None) -> dict[str, Any]:
 
 def _round(value: Any) -> Any:
     return round(value, 3) if isinstance(value, float) and math.isfinite(value) else value
-
-
-def _num(value: Any) -> str:
-    return "–" if not isinstance(value, int | float) else f"{value:.2f}"
-
-
-def _answer(text: Any, reward: Any) -> str:
-    text = "" if text is None else str(text)
-    text = text if text.strip() else "(empty)"
-    return f"{text} [{_num(reward)}]" if reward is not None else text

@@ -1,0 +1,340 @@
+"""What the RLHF tab's buttons do, as plain functions: pick a model, rate answers, review and move feedback,
+simulate raters, and start a run.
+
+Like ``lab.ui.rft_actions``: plain values in and out, ``LabError`` for the user, no layout. Generation goes through
+``lab.chat`` and simulation through ``lab.methods.rlhf``, both imported inside the functions that use them, so the
+page never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lab import LabError, personas, runs
+from lab.feedback import FeedbackStore
+from lab.methods.reward_model import MIN_PAIRS
+from lab.methods.rlhf import Config
+from lab.ui.common import esc, field_help, form_config
+
+BASE_MODELS = {"embedded": "embedded: SmolLM2-135M-Instruct, the SFT'd base", "tiny": "tiny: random test model"}
+TEACHING_KNOBS = ("steps", "learning_rate", "beta", "num_generations", "max_completion_length", "lora_rank", "persona")
+"""The knobs shown on the train step (the order the inputs are wired in)."""
+ADVANCED_KNOBS = (
+    "model", "algorithm", "prompts_per_step", "pref_beta", "batch_size", "rm_epochs", "rm_learning_rate",
+    "heldout", "eval_every", "eval_subset", "answer_tokens", "seed",
+)  # fmt: skip
+KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
+RATING_COLUMNS = ["id", "created", "source", "label", "prompt", "completion", "model"]
+PAIR_COLUMNS = ["id", "created", "source", "prompt", "chosen", "rejected", "model"]
+
+PPO_NOTE = (
+    "**Why not PPO?** TRL 1.x has no PPO trainer. GRPO and RLOO keep PPO's clipped policy update but drop its value "
+    "network (the critic): an answer's *advantage* is its reward minus the mean reward of the other answers sampled "
+    "for the same prompt (GRPO: the group's mean, scaled by its spread; RLOO: the leave-one-out mean of the others)."
+)
+METHOD_HELP = {
+    "rm-rl": "**Reward model + RL** (classic RLHF): a reward model learns from the pairs to score answers like the "
+    "raters; then GRPO samples several answers per prompt and makes the higher-scored ones more likely, with a KL "
+    "penalty (β) that keeps the policy close to the base.",
+    "kto": "**KTO** learns straight from the thumbs (no pairs, no reward model, no sampling): liked answers become "
+    "more likely and disliked ones less, measured against the base model. (A reward model is still trained, only to "
+    "score the answers before and after.)",
+    "dpo": "**DPO** learns straight from the preference pairs (no reward model in the loop, no sampling): a "
+    "classification loss pushes the chosen answer's likelihood above the rejected one's, relative to the base.",
+}
+
+
+def defaults() -> dict[str, Any]:
+    """Config's default for every knob (what the form starts with)."""
+    cfg = Config()
+    return {name: getattr(cfg, name) for name in KNOBS}
+
+
+def help_text(name: str) -> str:
+    return field_help(Config, name)
+
+
+def method_help(method: str) -> str:
+    """The two-part explanation under the method picker: the route, then (always) why there is no PPO."""
+    return f"{METHOD_HELP.get(method, '')}\n\n{PPO_NOTE}"
+
+
+# --------------------------------------------------------------------------------------------- models to chat with
+
+
+def default_chat_model() -> str:
+    """The chat's starting model: ``$LAB_CHAT_MODEL`` (tests use ``tiny``) or the embedded base."""
+    return os.environ.get("LAB_CHAT_MODEL") or "embedded"
+
+
+def adapter_runs() -> list[runs.Run]:
+    """Finished runs with a LoRA adapter, newest first: the tuned models one can chat with and compare."""
+    return [
+        r for r in runs.list_runs()
+        if r.status().get("state") == "done" and (r.adapter_dir / "adapter_config.json").exists()
+    ]  # fmt: skip
+
+
+def run_label(run: runs.Run) -> str:
+    """How a picker names a run: id, method (and RLHF route), base model."""
+    config = run.config()
+    cfg = config.get("config", {})
+    method = config.get("method", "?")
+    route = f" {cfg.get('method', 'rm-rl')}" if method == "rlhf" else ""
+    return f"{run.id} · {method}{route} · {cfg.get('model', 'embedded')}"
+
+
+def model_choices(items: list[runs.Run] | None = None) -> list[tuple[str, str]]:
+    """``(label, value)`` for the model picker: the base models, then every finished run (value = run id)."""
+    items = adapter_runs() if items is None else items
+    return [(label, name) for name, label in BASE_MODELS.items()] + [(run_label(r), r.id) for r in items]
+
+
+def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
+    """``(base model name, adapter folder or None, label stored with a rating)`` for a picker value.
+
+    Only base models and finished runs are accepted: an API caller cannot point the lab at another folder.
+    """
+    choice = (choice or default_chat_model()).strip()
+    if choice in BASE_MODELS:
+        return choice, None, choice
+    run = next((r for r in adapter_runs() if r.id == choice), None)
+    if run is None:
+        raise LabError(f"unknown model {choice!r}: pick {', '.join(BASE_MODELS)} or a finished run (Runs tab).")
+    base = run.config().get("config", {}).get("model", "embedded")
+    return base, str(run.adapter_dir), f"{base}+{run.id}"[:200]
+
+
+# ------------------------------------------------------------------------------------------------- chat and rate
+
+
+def message_text(content: Any) -> str:
+    """The text of a chat message's content: a string, or Gradio's list of ``{"type": "text", "text": …}`` parts.
+
+    >>> message_text([{"type": "text", "text": "Hi"}]), message_text("Hello"), message_text(None)
+    ('Hi', 'Hello', '')
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, list | tuple):
+        return "\n".join(t for t in (message_text(c) for c in content) if t)
+    return str(content)
+
+
+def plain_history(history: list | None) -> list[dict[str, str]]:
+    """A Chatbot value as plain ``{"role", "content"}`` messages (what ``lab.chat`` and the store take)."""
+    return [{"role": m.get("role", "user"), "content": message_text(m.get("content"))} for m in history or []]
+
+
+def rated_turn(history: list | None, index: Any) -> tuple[str, str]:
+    """``(prompt, answer)`` for a thumbs click on message ``index``: the answer and the user message before it.
+
+    >>> rated_turn([{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], 1)
+    ('2+2?', '4')
+    """
+    messages = plain_history(history)
+    i = index[-1] if isinstance(index, list | tuple) else index
+    if not isinstance(i, int) or not 0 <= i < len(messages) or messages[i]["role"] != "assistant":
+        raise LabError("only the model's answers can be rated.")
+    prompt = next((m["content"] for m in reversed(messages[:i]) if m["role"] == "user"), "")
+    return prompt, messages[i]["content"]
+
+
+def rate(
+    history: list | None, index: Any, liked: Any, meta: dict | None, session: str, store: FeedbackStore | None = None
+) -> tuple[dict, str]:
+    """Store a thumbs click: ``(new meta, what happened)``. ``meta`` maps a message index to the model that wrote
+    it and the id of its stored rating, so that changing one's mind replaces the rating and un-clicking removes it.
+    """
+    store = store or FeedbackStore()
+    prompt, answer = rated_turn(history, index)
+    key = str(index[-1] if isinstance(index, list | tuple) else index)
+    meta = {k: dict(v) for k, v in (meta or {}).items()}
+    if key not in meta:  # the chat records the answer's model once it is complete
+        raise LabError("wait until the answer is complete, then rate it.")
+    entry = meta[key]
+    if entry.get("rating"):
+        store.delete("rating", [entry.pop("rating")])
+    if not isinstance(liked, bool):  # the click took a thumb back
+        return meta, "rating removed"
+    entry["rating"] = store.add_rating(prompt, answer, liked, model=entry["model"], session=session[:200])
+    return meta, "thumb up stored" if liked else "thumb down stored"
+
+
+def prefer(which: str, pending: dict | None, session: str, store: FeedbackStore | None = None) -> str:
+    """Store "A is better" / "B is better" for the two answers in ``pending`` (``{prompt, a, b, model}``)."""
+    if not pending or not pending.get("a"):
+        raise LabError("sample two answers first, then say which one is better.")
+    chosen, rejected = (pending["a"], pending["b"]) if which == "A" else (pending["b"], pending["a"])
+    (store or FeedbackStore()).add_pair(
+        pending["prompt"], chosen, rejected, model=pending.get("model", ""), session=session[:200]
+    )
+    return f"stored: {which} is better"
+
+
+def random_prompt(rng: random.Random | None = None) -> str:
+    """One of the class prompts (``assets/prompts.txt``), for when ideas run out."""
+    return (rng or random).choice(personas.load_prompts())
+
+
+def stats_html(stats: dict[str, int]) -> str:
+    """The store's counts in one line: ratings (liked / disliked), pairs (explicit + derived), by origin."""
+    n = {k: stats.get(k, 0) for k in ("ratings", "liked", "disliked", "pairs", "derived_pairs", "human", "imported",
+                                      "simulated")}  # fmt: skip
+    return (
+        f'<div class="feedback-stats">Feedback store: <b class="n-ratings">{n["ratings"]}</b> ratings ({n["liked"]} '
+        f"liked, {n['disliked']} disliked) · <b>{n['pairs']}</b> pairs (+{n['derived_pairs']} from a liked and a "
+        f"disliked answer to the same prompt) · by origin: people {n['human']}, imported {n['imported']}, simulated "
+        f"{n['simulated']}</div>"
+    )
+
+
+def store_stamp(store: FeedbackStore | None = None) -> list:
+    """(mtime, size) of the store's files: unchanged stamp = unchanged counts (the poller's cheap check)."""
+    path = (store or FeedbackStore()).path
+    stamps = []
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            st = p.stat()
+            stamps.append([st.st_mtime_ns, st.st_size])
+        except OSError:
+            stamps.append(None)
+    return stamps
+
+
+# ------------------------------------------------------------------------------------------- review, import, export
+
+
+def feedback_table(kind: str = "ratings", limit: int = 500, store: FeedbackStore | None = None) -> pd.DataFrame:
+    """Stored ratings or pairs, newest first, as the review table shows them (label: liked / disliked)."""
+    store = store or FeedbackStore()
+    if kind == "pairs":
+        return store.pairs().head(limit).reindex(columns=PAIR_COLUMNS)
+    df = store.ratings().head(limit).reindex(columns=RATING_COLUMNS)
+    df["label"] = df["label"].map({True: "liked", False: "disliked"})
+    return df
+
+
+def parse_ids(text: str) -> list[int]:
+    """Ids from text such as ``"3, 5-8 12"``.
+
+    >>> parse_ids("3, 5-7 12")
+    [3, 5, 6, 7, 12]
+    """
+    ids: list[int] = []
+    for part in re.split(r"[\s,;]+", (text or "").strip()):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise LabError(f"ids: {part!r} is not an id or a range such as 5-8.")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if hi < lo or hi - lo > 10_000:
+            raise LabError(f"ids: the range {part!r} is backwards or too long.")
+        ids += range(lo, hi + 1)
+    return ids
+
+
+def delete_feedback(kind: str, ids_text: str, store: FeedbackStore | None = None) -> str:
+    ids = parse_ids(ids_text)
+    if not ids:
+        raise LabError("type the ids to delete (click a row to add its id), e.g. 3, 5-8.")
+    n = (store or FeedbackStore()).delete("pair" if kind == "pairs" else "rating", ids)
+    return f"deleted {n} {kind[:-1] if n == 1 else kind}"
+
+
+def import_feedback(path: str | Path, store: FeedbackStore | None = None) -> str:
+    """Store a whole feedback file or nothing; errors name the uploaded file, not the server's temp path."""
+    path = Path(path)
+    try:
+        counts = (store or FeedbackStore()).import_file(path, source=f"import:{path.name}")
+    except LabError as e:
+        raise LabError(str(e).replace(str(path), path.name)) from None
+    return f"imported {counts.get('ratings', 0)} ratings and {counts.get('pairs', 0)} pairs from {path.name}"
+
+
+def export_feedback(kind: str, fmt: str, conversational: bool, store: FeedbackStore | None = None) -> str:
+    """Write ratings (``unpaired``) or pairs (``paired``, derived ones included) in TRL's format; return the path."""
+    if fmt not in ("jsonl", "json", "csv"):
+        raise LabError(f"export format {fmt!r}: use jsonl, json or csv.")
+    path = Path(tempfile.mkdtemp(prefix="lab_export_")) / f"feedback_{kind}.{fmt}"
+    n = (store or FeedbackStore()).export_file(path, kind=kind, conversational=conversational)
+    if not n:
+        raise LabError(f"nothing to export: the store has no {'ratings' if kind == 'unpaired' else 'pairs'} yet.")
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------------- simulated raters
+
+
+def persona_help(name: str) -> str:
+    persona = personas.get(name)
+    return f"**{esc(persona.name)}**: {esc(persona.description)}"
+
+
+def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], None] | None = None) -> str:
+    """Let a persona rate ``n`` fresh answers of a base model (training prompts only; held-out ones stay unseen)."""
+    from lab.chat import set_threads
+    from lab.methods.rlhf import simulate_feedback
+
+    if model not in BASE_MODELS:
+        raise LabError(f"simulated raters answer with a base model: {', '.join(BASE_MODELS)} (got {model!r}).")
+    n = int(n)
+    if not 2 <= n <= 2000:
+        raise LabError(f"simulated ratings: pick between 2 and 2000 (got {n}).")
+    cfg = Config()
+    prompts, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    seed = secrets.randbelow(1_000_000)  # each click rates other answers, starting from other prompts
+    random.Random(seed).shuffle(prompts)
+    set_threads()  # this process's torch threads, as for the chat (see lab.chat)
+    result = simulate_feedback(personas.get(persona), model, FeedbackStore(), n, prompts, seed=seed, progress=progress)
+    return (
+        f"✓ **{persona}** rated {result['ratings']} answers ({result['liked']} liked) and made {result['pairs']} "
+        f"pairs ({result['ties']} ties) in {result['seconds']:.0f} s."
+    )
+
+
+# ------------------------------------------------------------------------------------------------------- train
+
+
+def make_config(method: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The run config from the form: route, the shared feedback store, model, and the knobs that changed."""
+    config = form_config(Config, {"method": method, **values}, keep=("method", "model"), optional=("persona",))
+    config["feedback"] = "store"
+    return config
+
+
+def check_feedback(method: str, stats: dict[str, int]) -> None:
+    """Refuse to start a run the store cannot feed (fewer pairs or ratings than the trainers need)."""
+    pairs = stats.get("pairs", 0) + stats.get("derived_pairs", 0)
+    if method in ("rm-rl", "dpo") and pairs < MIN_PAIRS:
+        raise LabError(
+            f"the feedback store has {pairs} preference pairs; {method} needs at least {MIN_PAIRS}. Rate more answers "
+            "(① two answers, or a liked and a disliked answer to the same prompt), add simulated ratings (②) or "
+            "import a file."
+        )
+    if method == "kto" and (stats.get("liked", 0) < 2 or stats.get("disliked", 0) < 2):
+        raise LabError("KTO needs liked and disliked answers (at least 2 of each): rate more, or add simulated ones.")
+
+
+def start_run(method: str, values: dict[str, Any]) -> str:
+    """Check the form and the store, start an RLHF run on the store's feedback, return its id."""
+    config = make_config(method, values)
+    check_feedback(config["method"], FeedbackStore().stats())
+    from lab import methods
+
+    methods.make_config("rlhf", config).check()  # a bad value is refused here, not in the worker
+    return runs.start("rlhf", config).id
