@@ -184,8 +184,8 @@ def train(cfg: Config, run) -> dict:
     for spec in cfg.graders:
         validate_spec(spec, item_fields=set(ds.column_names))
     graders = [build_grader(spec) for spec in cfg.graders]
-    # a small upload keeps two thirds for training; GRPO needs at least prompts_per_step training questions
-    train_ds, valid_ds = data.split(ds, min(cfg.valid_size, max(1, len(ds) // 3)), cfg.seed)
+    # a small upload keeps at least half for training; GRPO needs at least prompts_per_step training questions
+    train_ds, valid_ds = data.split(ds, min(cfg.valid_size, max(1, len(ds) // 2)), cfg.seed)
     if cfg.max_train_rows:
         train_ds = train_ds.select(range(min(cfg.max_train_rows, len(train_ds))))
     cfg.prompts_per_step = min(cfg.prompts_per_step, len(train_ds))
