@@ -5,6 +5,10 @@
     python -m lab rft [--data PATH|TASK] [--grader SPEC] [--model M] [--steps N] [--out DIR]
     python -m lab runs                            list runs under LAB_HOME
     python -m lab bench                           benchmark (see lab/bench.py)
+    python -m lab feedback import PATH            store a feedback file (CSV/JSONL/JSON, TRL formats), all or nothing
+    python -m lab feedback export PATH [--kind unpaired|paired] [--conversational]
+    python -m lab feedback stats                  counts; last line: a JSON object
+    python -m lab rlhf [--feedback PATH|store] [--persona NAME] [--method rm-rl|kto|dpo] [--model M] [--steps N]
 
 Exit codes: 0 ok, 2 bad input (the message says what and where), 1 anything else.
 """
@@ -99,6 +103,71 @@ def _cmd_bench(args) -> int:
     return bench.main(args)
 
 
+def _cmd_feedback(args) -> int:
+    """``feedback import|export|stats`` on the store under LAB_HOME (see lab/feedback.py)."""
+    from lab.feedback import FeedbackStore
+
+    store = FeedbackStore()
+    if args.action == "import":
+        counts = store.import_file(args.path)
+        print(f"imported {counts['ratings']} ratings and {counts['pairs']} pairs from {args.path}")
+    elif args.action == "export":
+        n = store.export_file(args.path, kind=args.kind, conversational=args.conversational)
+        print(f"exported {n} {'ratings' if args.kind == 'unpaired' else 'preference pairs'} to {args.path}")
+    print(json.dumps(store.stats()))
+    return 0
+
+
+def _add_feedback_parser(sub) -> None:
+    f = sub.add_parser("feedback", help="human/simulated feedback store: import, export, stats")
+    fsub = f.add_subparsers(dest="action", required=True)
+    fi = fsub.add_parser("import", help="store a CSV/JSONL/JSON file of ratings and/or preference pairs")
+    fi.add_argument("path")
+    fe = fsub.add_parser("export", help="write the feedback in TRL's format (.jsonl, .json or .csv)")
+    fe.add_argument("path")
+    fe.add_argument("--kind", choices=["unpaired", "paired"], default="unpaired", help="ratings or preference pairs")
+    fe.add_argument("--conversational", action="store_true", help="message lists instead of plain text")
+    fsub.add_parser("stats", help="counts; the last line is a JSON object")
+    f.set_defaults(func=_cmd_feedback)
+
+
+def _cmd_rlhf(args) -> int:
+    """RLHF from feedback (or a persona's simulated feedback): reward model + RL, KTO or DPO; see methods/rlhf.py."""
+    from lab import runs
+    from lab.methods import make_config
+
+    config: dict = {k: v for k in ("feedback", "persona", "method", "model", "steps") if (v := getattr(args, k))}
+    for kv in args.set or []:
+        key, _, value = kv.partition("=")
+        try:
+            config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key] = value
+    make_config("rlhf", config).check()  # refuse bad options before any model loads
+    run = runs.create("rlhf", config, args.out)
+    print(f"run folder: {run.dir}", flush=True)
+    s = runs.execute(run)
+    rm = s.get("reward_model") or {}
+    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    print(f"reward model held-out pair accuracy {fmt(rm.get('accuracy'))} ({rm.get('n_heldout_pairs', 0)} pairs)")
+    print(f"rm_score before {fmt(s['before']['rm_score'])}  after {fmt(s['after']['rm_score'])}")
+    print(f"win rate vs base {fmt(s['win_rate'])} on {s['heldout_prompts']} held-out prompts ({s['persona']})")
+    print(f"train_seconds {s['train_seconds']}")
+    return 0
+
+
+def _add_rlhf_parser(sub) -> None:
+    h = sub.add_parser("rlhf", help="RLHF from ratings: reward model + GRPO, KTO or DPO (a persona simulates data)")
+    h.add_argument("--feedback", help="feedback file (CSV/JSONL/JSON) or 'store' (default: the persona simulates)")
+    h.add_argument("--persona", help="concise (default), polite, chinese or number")
+    h.add_argument("--method", choices=["rm-rl", "kto", "dpo"], help="rm-rl (default), kto or dpo")
+    h.add_argument("--model", help="embedded (default), tiny, a folder or a hub id")
+    h.add_argument("--steps", type=int, help="policy optimizer steps")
+    h.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other option of the RLHF config")
+    h.add_argument("--out", help="run folder (default: LAB_HOME/runs/<id>)")
+    h.set_defaults(func=_cmd_rlhf)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lab", description="RLHF vs RFT lab")
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_grade)
 
     r = sub.add_parser("rft", help="reinforcement fine-tuning: SFT warm-up + GRPO against graders")
-    r.add_argument("--data", help="bundled task name or a file path (default: capitals)")
+    r.add_argument("--data", help="bundled task name or a file path (default: opposites)")
     r.add_argument("--grader", action="append", help="grader spec (JSON or path); repeat for several")
     r.add_argument("--model", help="embedded (default), tiny, a folder or a hub id")
     r.add_argument("--steps", type=int, help="GRPO steps")
@@ -136,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", default="embedded")
     b.add_argument("--out", default=None, help="write the JSON results here")
     b.set_defaults(func=_cmd_bench)
+
+    _add_feedback_parser(sub)
+    _add_rlhf_parser(sub)
     return p
 
 

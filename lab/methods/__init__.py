@@ -11,7 +11,7 @@ import importlib
 
 from lab import LabError
 
-METHODS = {"rft": "lab.methods.rft"}
+METHODS = {"rft": "lab.methods.rft", "rlhf": "lab.methods.rlhf"}
 
 
 def config_class(method: str):

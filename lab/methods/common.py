@@ -84,3 +84,21 @@ class RunCallback(TrainerCallback):
             max_steps=state.max_steps,
             eta_seconds=round(per_step * (state.max_steps - state.global_step), 1),
         )
+
+
+def open_feedback(feedback: str | None, folder) -> tuple:
+    """The feedback a run trains on: ``(store, imported)``.
+
+    ``"store"`` is LAB_HOME's shared store (what the chat tab collected); a file path is imported into a store of
+    the run's own (``<folder>/feedback.sqlite``, all or nothing, errors name file and line); ``None`` or ``""``
+    gives that run-local store empty, for simulated feedback. ``imported`` is the import's counts (or ``None``).
+    """
+    from pathlib import Path
+
+    from lab.feedback import FeedbackStore
+
+    if feedback == "store":
+        return FeedbackStore(), None
+    store = FeedbackStore(Path(folder) / "feedback.sqlite")
+    imported = store.import_file(feedback) if feedback else None
+    return store, imported

@@ -1,0 +1,182 @@
+"""RL against a learned reward model: the second half of classic RLHF, with TRL ``GRPOTrainer`` or ``RLOOTrainer``.
+
+1. For each training prompt the LoRA policy samples ``num_generations`` answers; the reward model scores each.
+2. GRPO: advantage = (score − group mean) / group std; RLOO: score − mean of the *other* answers (leave-one-out).
+   A clipped policy-gradient step makes the better-scored answers more likely.
+3. A KL penalty (``beta`` > 0) against the base model (the same weights, LoRA switched off) keeps the policy from
+   drifting into text that fools the reward model instead of pleasing the rater.
+
+When the rater is a known persona, live evaluations also ask it to judge tuned against base greedy answers on
+held-out prompts (the win rate), so a student sees reward-model score and the rater's verdict move, or not, together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from lab import LabError
+
+ALGORITHMS = ("grpo", "rloo")
+
+
+@dataclass
+class Config:
+    """The teaching knobs of the RL stage (``lab.methods.rlhf`` fills them from its own Config)."""
+
+    reward_model: str = field(default="", metadata={"help": "Folder of a trained reward model (<run>/reward_model)."})
+    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
+    algorithm: str = field(default="grpo", metadata={"help": "'grpo' (group-normalised) or 'rloo' (leave-one-out)."})
+    steps: int = field(default=16, metadata={"help": "Optimizer steps."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate (LoRA)."})
+    num_generations: int = field(default=8, metadata={"help": "Answers sampled per prompt (the group)."})
+    prompts_per_step: int = field(default=2, metadata={"help": "Prompts per step."})
+    max_completion_length: int = field(default=32, metadata={"help": "Max new tokens per sampled answer."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    beta: float = field(default=0.02, metadata={"help": "KL penalty against the base model (> 0)."})
+    lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
+    persona: str = field(default="", metadata={"help": "Persona that judges win rates at evaluations ('' = none)."})
+    heldout: int = field(default=40, metadata={"help": "Prompts held out from training (standalone runs)."})
+    eval_every: int = field(
+        default=0, metadata={"help": "Persona win rate on held-out prompts every N steps (0 = off)."}
+    )
+    eval_subset: int = field(default=16, metadata={"help": "Held-out prompts used for the live win rate."})
+    answer_tokens: int = field(default=64, metadata={"help": "Max new tokens of greedy answers at evaluations."})
+    seed: int = field(default=0, metadata={"help": "Seed for LoRA init and sampling."})
+
+    def check(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise LabError(f"rl: algorithm must be one of {', '.join(ALGORITHMS)} (got '{self.algorithm}')")
+        for name in ("steps", "prompts_per_step", "max_completion_length", "lora_rank", "answer_tokens"):
+            if getattr(self, name) < 1:
+                raise LabError(f"rl: {name} must be at least 1 (got {getattr(self, name)})")
+        if self.num_generations < 2:
+            raise LabError("rl: num_generations must be at least 2: GRPO/RLOO compare answers to the same prompt")
+        if self.beta <= 0:
+            raise LabError(f"rl: beta must be > 0 (a KL penalty against the base model); got {self.beta}")
+        if not (0 < self.learning_rate < 1):
+            raise LabError(f"rl: learning_rate {self.learning_rate} is out of range")
+
+
+def trainer_config(cfg: Config, output_dir: str):
+    """Translate the knobs into TRL's GRPOConfig or RLOOConfig (the one place they meet)."""
+    from trl import GRPOConfig, RLOOConfig
+
+    from lab.methods.common import trainer_kwargs
+
+    shared = dict(
+        **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
+        per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step,
+        gradient_accumulation_steps=1,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        gradient_checkpointing=False,  # small models: recomputation costs more than the memory it saves
+        shuffle_dataset=True,
+    )
+    return GRPOConfig(**shared) if cfg.algorithm == "grpo" else RLOOConfig(**shared)
+
+
+def _prompt_text(prompt) -> str:
+    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
+
+
+def fit(
+    cfg: Config, run, model, tokenizer, scorer, train_prompts: list, eval_prompts: list,
+    base_answers: list[str] | None = None, stage: str = "rl",
+):  # fmt: skip
+    """Train a LoRA policy on ``model`` against ``scorer``; return ``(peft_model, result)``.
+
+    ``result`` has ``train_seconds`` (without evaluation time) and, when ``cfg.persona`` and ``cfg.eval_every``
+    are set, the live ``win_rates`` ``[{step, win_rate, rm_score}]`` on ``eval_prompts[:eval_subset]`` every
+    ``eval_every`` steps before the last (the caller judges the final model on all of them). ``base_answers`` are
+    the base model's greedy answers to ``eval_prompts`` when the caller has them already.
+    """
+    cfg.check()
+    from datasets import Dataset
+    from trl import GRPOTrainer, RLOOTrainer
+
+    from lab import evaluate, personas
+    from lab.methods.common import RunCallback, lora_config, setup_torch
+    from lab.methods.reward_model import as_messages
+
+    setup_torch(cfg.seed)
+    persona = personas.get(cfg.persona) if cfg.persona else None
+    live = bool(persona and cfg.eval_every and cfg.eval_every < cfg.steps and eval_prompts)
+    subset = [as_messages(p) for p in eval_prompts[: cfg.eval_subset]] if live else []
+    subset_text = [_prompt_text(p) for p in subset]
+    win_rates: list[dict] = []
+    eval_seconds = 0.0
+
+    def live_eval(step: int, answers: list[str]) -> None:
+        rate = personas.win_rate(persona, subset_text, answers, base)
+        rm = sum(scorer.score(subset, answers)) / len(answers)
+        win_rates.append({"step": step, "win_rate": rate, "rm_score": round(rm, 4)})
+        run.log_metrics({"stage": stage, "step": step, "win_rate": rate, "eval_rm_score": rm})
+
+    if live:
+        t = time.time()
+        if base_answers is None:
+            run.set_status(stage=f"{stage} (base answers)")
+            base = evaluate.generate(model, tokenizer, subset, cfg.answer_tokens, batch_size=64, adapter=False)
+        else:
+            base = list(base_answers[: len(subset)])
+        live_eval(0, base)
+        eval_seconds += time.time() - t
+
+    def after_step(step: int, m) -> None:
+        if scorer.last is not None:
+            prompts, completions, scores = scorer.last
+            run.log_samples(
+                [
+                    {"stage": stage, "step": step, "prompt": _prompt_text(p), "completion": c, "reward": s}
+                    for p, c, s in list(zip(prompts, completions, scores, strict=True))[:16]
+                ]
+            )
+            scorer.last = None
+        if live and step % cfg.eval_every == 0 and step < cfg.steps:
+            live_eval(step, evaluate.generate(m, tokenizer, subset, cfg.answer_tokens, batch_size=64))
+
+    callback = RunCallback(run, stage, after_step)
+    tokenizer.padding_side = "left"
+    trainer_cls = GRPOTrainer if cfg.algorithm == "grpo" else RLOOTrainer
+    trainer = trainer_cls(
+        model=model,
+        reward_funcs=[scorer],
+        args=trainer_config(cfg, str(run.dir / "trainer")),
+        train_dataset=Dataset.from_list([{"prompt": as_messages(p)} for p in train_prompts]),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg.lora_rank),
+        callbacks=[callback],
+    )
+    t = time.time()
+    trainer.train()
+    seconds = time.time() - t - callback.hook_seconds
+    eval_seconds += callback.hook_seconds
+    result = {
+        "algorithm": cfg.algorithm,
+        "train_seconds": round(seconds, 2),
+        "eval_seconds": round(eval_seconds, 2),
+        "win_rates": win_rates,
+    }
+    return trainer.model, result
+
+
+def train(cfg: Config, run) -> dict:
+    """Standalone RL on a saved reward model, over the class prompts (``assets/prompts.txt``) minus held-out ones."""
+    from lab import models, personas
+    from lab.methods import reward_model
+
+    if not cfg.reward_model:
+        raise LabError("rl: give reward_model, the folder of a trained reward model (<run>/reward_model)")
+    scorer = reward_model.load(cfg.reward_model)
+    train_prompts, heldout = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    run.set_status(stage="loading model")
+    model, tokenizer = models.load_causal_lm(cfg.model)
+    peft_model, result = fit(cfg, run, model, tokenizer, scorer, train_prompts, heldout)
+    peft_model.save_pretrained(run.adapter_dir)
+    tokenizer.save_pretrained(run.adapter_dir)
+    summary = {"method": "rl", "model": cfg.model, **result, "config": asdict(cfg)}
+    run.write_summary(summary)
+    return summary

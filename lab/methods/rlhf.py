@@ -1,0 +1,363 @@
+"""RLHF from ratings: human (or simulated) feedback → a tuned model, by three routes a student can compare.
+
+The stages of one run (each a ``stage`` in status.json and metrics.jsonl):
+
+1. **simulate** (only when no feedback is given): the base model answers each training prompt twice at T≈1; a
+   persona (``lab.personas``) gives each answer a thumb and, unless tied, turns the two into a preference pair.
+2. **reward_model**: TRL ``RewardTrainer`` learns r(prompt, answer) from the pairs (``lab.methods.reward_model``).
+   For ``kto``/``dpo`` it is trained too, but only to score answers before/after (not counted in train_seconds).
+3. **rl** (``rm-rl``: GRPO/RLOO against the reward model with a KL leash to the base, ``lab.methods.rl``), or
+   **kto** / **dpo** straight from the thumbs / pairs, no reward model (``lab.methods.preference``).
+4. **evaluate**: greedy answers of the base (LoRA off) and the tuned model to held-out prompts, each scored by the
+   reward model and judged by the persona: the win rate (ties count half) says whether the rater's taste was learned.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from lab import LabError
+
+ROUTES = ("rm-rl", "kto", "dpo")
+DEFAULT_LR = {"rm-rl": 1e-3, "kto": 5e-4, "dpo": 5e-4}
+
+
+@dataclass
+class Config:
+    """The teaching knobs of an RLHF run. Defaults: the concise persona's demo in about five minutes on 2 cores."""
+
+    method: str = field(default="rm-rl", metadata={"help": "'rm-rl' (reward model + RL), 'kto' or 'dpo'."})
+    persona: str = field(
+        default="concise", metadata={"help": "Simulated rater: simulates feedback, judges the win rate ('' = none)."}
+    )
+    feedback: str | None = field(
+        default=None,
+        metadata={"help": "Feedback file to import into the run's own store, 'store' for LAB_HOME's, or none."},
+    )
+    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
+    simulate: int = field(
+        default=192, metadata={"help": "Simulated ratings (2 answers per prompt) when no feedback is given."}
+    )
+    simulate_tokens: int = field(default=48, metadata={"help": "Max new tokens of each simulated answer."})
+    steps: int = field(default=16, metadata={"help": "Optimizer steps of the policy (RL, KTO or DPO)."})
+    learning_rate: float = field(
+        default=0.0, metadata={"help": "Policy learning rate (0 = the route's default: RL 1e-3, KTO/DPO 5e-4)."}
+    )
+    algorithm: str = field(default="grpo", metadata={"help": "RL algorithm of rm-rl: 'grpo' or 'rloo'."})
+    num_generations: int = field(default=8, metadata={"help": "RL: answers sampled per prompt (the group)."})
+    prompts_per_step: int = field(default=2, metadata={"help": "RL: prompts per step."})
+    max_completion_length: int = field(default=32, metadata={"help": "RL: max new tokens per sampled answer."})
+    beta: float = field(default=0.02, metadata={"help": "KL penalty against the base (RL, > 0); β of KTO/DPO is 0.1."})
+    pref_beta: float = field(default=0.1, metadata={"help": "KTO/DPO β: how strongly the policy is held to the base."})
+    batch_size: int = field(default=8, metadata={"help": "KTO/DPO: examples per step."})
+    lora_rank: int = field(default=16, metadata={"help": "LoRA rank of the policy and the reward model."})
+    rm_epochs: float = field(default=2.0, metadata={"help": "Reward model: passes over the training pairs."})
+    rm_learning_rate: float = field(default=1e-3, metadata={"help": "Reward model learning rate."})
+    heldout: int = field(default=40, metadata={"help": "Held-out prompts for the final judgement (at least 40)."})
+    answer_tokens: int = field(default=64, metadata={"help": "Max new tokens of the greedy answers that are judged."})
+    eval_every: int = field(default=8, metadata={"help": "RL: live win rate every N steps (0 = off)."})
+    eval_subset: int = field(default=16, metadata={"help": "RL: held-out prompts used for the live win rate."})
+    seed: int = field(default=0, metadata={"help": "Seed for the prompt split, simulation, LoRA init, sampling."})
+
+    def check(self) -> None:
+        if self.method not in ROUTES:
+            raise LabError(f"rlhf: method must be one of {', '.join(ROUTES)} (got '{self.method}')")
+        if self.persona:
+            from lab import personas
+
+            personas.get(self.persona)
+        elif not self.feedback:
+            raise LabError("rlhf: give feedback (a file or 'store') or a persona to simulate it")
+        if not self.feedback and self.simulate < 2:
+            raise LabError(f"rlhf: with no feedback given, simulate must be at least 2 ratings (got {self.simulate})")
+        if self.heldout < 1:
+            raise LabError(f"rlhf: heldout must be at least 1 (got {self.heldout}); 40 or more for a fair verdict")
+        if self.method == "rm-rl" and self.beta <= 0:
+            raise LabError(f"rlhf: beta must be > 0 for rm-rl (the KL leash to the base model); got {self.beta}")
+        if self.learning_rate < 0 or self.learning_rate >= 1:
+            raise LabError(f"rlhf: learning_rate {self.learning_rate} is out of range")
+        for name in ("steps", "simulate_tokens", "answer_tokens", "lora_rank"):
+            if getattr(self, name) < 1:
+                raise LabError(f"rlhf: {name} must be at least 1 (got {getattr(self, name)})")
+        self.rm_config().check()
+        if self.method == "rm-rl":
+            self.rl_config().check()
+        else:
+            self.preference_config().check()
+
+    # --- one translation per stage -------------------------------------------------------------------------------
+    def rm_config(self):
+        from lab.methods import reward_model
+
+        return reward_model.Config(
+            model=self.model,
+            epochs=self.rm_epochs,
+            learning_rate=self.rm_learning_rate,
+            lora_rank=self.lora_rank,
+            seed=self.seed,
+        )
+
+    def rl_config(self):
+        from lab.methods import rl
+
+        return rl.Config(
+            model=self.model,
+            algorithm=self.algorithm,
+            steps=self.steps,
+            learning_rate=self.learning_rate or DEFAULT_LR["rm-rl"],
+            num_generations=self.num_generations,
+            prompts_per_step=self.prompts_per_step,
+            max_completion_length=self.max_completion_length,
+            beta=self.beta,
+            lora_rank=self.lora_rank,
+            persona=self.persona,
+            eval_every=self.eval_every,
+            eval_subset=self.eval_subset,
+            answer_tokens=self.answer_tokens,
+            seed=self.seed,
+        )
+
+    def preference_config(self):
+        from lab.methods import preference
+
+        return preference.Config(
+            algorithm=self.method,
+            model=self.model,
+            steps=self.steps,
+            learning_rate=self.learning_rate or DEFAULT_LR[self.method],
+            batch_size=self.batch_size,
+            beta=self.pref_beta,
+            lora_rank=self.lora_rank,
+            seed=self.seed,
+        )
+
+
+# --- simulated feedback --------------------------------------------------------------------------------------------
+def sample_answers(
+    model, tokenizer, prompts: list, per_prompt: int = 2, max_new_tokens: int = 48, temperature: float = 1.0,
+    batch_size: int = 32, progress: Callable[[int, int], None] | None = None,
+) -> list[list[str]]:  # fmt: skip
+    """``per_prompt`` sampled answers to each prompt (plain strings or message lists), batched with left padding."""
+    import torch
+
+    from lab.methods.reward_model import as_messages
+
+    model.eval()
+    tokenizer.padding_side = "left"
+    out: list[list[str]] = []
+    with torch.no_grad():
+        for i in range(0, len(prompts), batch_size):
+            chunk = prompts[i : i + batch_size]
+            texts = [
+                tokenizer.apply_chat_template(as_messages(p), tokenize=False, add_generation_prompt=True)
+                for p in chunk
+            ]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            gen = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=per_prompt,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            decoded = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            out += [[a.strip() for a in decoded[j : j + per_prompt]] for j in range(0, len(decoded), per_prompt)]
+            if progress is not None:
+                progress(min(i + batch_size, len(prompts)), len(prompts))
+    return out
+
+
+def simulate_feedback(
+    persona, model_name: str, store, n: int, prompts: list[str], *, model=None, tokenizer=None,
+    max_new_tokens: int = 48, temperature: float = 1.0, seed: int = 0, batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:  # fmt: skip
+    """Let a persona rate fresh answers of the base model: ``n`` ratings (2 answers per prompt) and the pairs.
+
+    The prompts are visited in order (cycling when ``n / 2`` exceeds them); both answers get the persona's thumb
+    and, unless the persona calls it a tie, form a preference pair. Everything is stored in ``store`` with source
+    ``"simulated:<persona>"``. Pass ``model``/``tokenizer`` to reuse a loaded model. Returns the counts and seconds.
+    """
+    import torch
+
+    from lab import models, personas
+
+    persona = personas.get(persona)
+    if n < 2 or not prompts:
+        raise LabError(f"simulate: need at least 2 ratings and one prompt (got {n} ratings, {len(prompts)} prompts)")
+    t = time.time()
+    if model is None:
+        model, tokenizer = models.load_causal_lm(model_name)
+    visits = [prompts[i % len(prompts)] for i in range(n // 2)]
+    torch.manual_seed(seed)
+    answers = sample_answers(model, tokenizer, visits, 2, max_new_tokens, temperature, batch_size, progress)
+    source, session = f"simulated:{persona.name}", f"simulate-seed{seed}"
+    meta = {"model": model_name[:200], "session": session, "source": source}
+    ratings, pairs, ties = [], [], 0
+    for prompt, (a, b) in zip(visits, answers, strict=True):
+        for answer in (a, b):
+            if answer:
+                ratings.append(
+                    {"prompt": prompt, "completion": answer, "label": persona.likes(prompt, answer), **meta}
+                )
+        pair = personas.pair_up(persona, prompt, a, b) if a and b else None
+        if pair is None:
+            ties += 1
+        else:
+            pairs.append({"prompt": prompt, "chosen": pair[0], "rejected": pair[1], **meta})
+    store.add_many(ratings, pairs)
+    return {
+        "ratings": len(ratings),
+        "liked": sum(r["label"] for r in ratings),
+        "pairs": len(pairs),
+        "ties": ties,
+        "seconds": round(time.time() - t, 2),
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------------------------
+def _user_text(prompt) -> str:
+    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def train(cfg: Config, run) -> dict:
+    """Run the RLHF stages on ``run``'s folder and return the summary (also written to summary.json)."""
+    cfg.check()
+    from lab import evaluate, models, personas
+    from lab.methods import preference, reward_model, rl
+    from lab.methods.common import open_feedback, setup_torch
+    from lab.methods.reward_model import _prompt_key, as_messages
+
+    setup_torch(cfg.seed)
+    t_start = time.time()
+    persona = personas.get(cfg.persona) if cfg.persona else None
+    all_prompts = personas.load_prompts()
+    train_prompts, heldout = personas.split_prompts(all_prompts, cfg.heldout, cfg.seed)
+
+    run.set_status(stage="loading model")
+    store, imported = open_feedback(cfg.feedback, run.dir)
+    model, tokenizer = models.load_causal_lm(cfg.model)
+
+    # 1. Feedback: given, or simulated by the persona -----------------------------------------------------------------
+    simulated = None
+    if not cfg.feedback:
+        run.set_status(stage="simulate", step=0, max_steps=cfg.simulate // 2)
+
+        def progress(done: int, total: int) -> None:
+            run.set_status(stage="simulate", step=done, max_steps=total)
+
+        simulated = simulate_feedback(
+            persona, cfg.model, store, cfg.simulate, train_prompts, model=model, tokenizer=tokenizer,
+            max_new_tokens=cfg.simulate_tokens, seed=cfg.seed, progress=progress,
+        )  # fmt: skip
+        run.log_metrics({"stage": "simulate", "step": 0, **simulated})
+        print(f"simulated feedback ({persona.name}): {json.dumps(simulated)}", flush=True)
+    stats = store.stats()
+    pairs = store.preference_pairs(include_derived=True, conversational=True)
+    ratings = store.unpaired(conversational=True)
+    held = set(heldout)
+    pairs = [p for p in pairs if _user_text(p["prompt"]) not in held]  # held-out prompts stay unseen
+    ratings = [r for r in ratings if _user_text(r["prompt"]) not in held]
+
+    # 2. Reward model (trained for rm-rl; for kto/dpo only to score before/after) ---------------------------------
+    scorer, rm_result = None, None
+    try:
+        scorer, rm_result = reward_model.fit(cfg.rm_config(), run, pairs)
+    except LabError as exc:
+        if cfg.method == "rm-rl":
+            raise
+        print(f"no reward model to score answers with: {exc}", flush=True)
+
+    # The base model's greedy answers to the held-out prompts (before LoRA exists, so exactly the base) ------------
+    t_eval = time.time()
+    run.set_status(stage="base answers", step=0, max_steps=1)
+    messages = [as_messages(p) for p in heldout]
+    base = evaluate.generate(model, tokenizer, messages, cfg.answer_tokens, batch_size=64)
+    eval_seconds = time.time() - t_eval
+
+    # 3. The policy: RL against the reward model, or KTO / DPO from the feedback directly --------------------------
+    if cfg.method == "rm-rl":
+        candidates = [as_messages(p) for p in [*train_prompts, *(x["prompt"] for x in pairs)]]
+        rl_prompts = list({_prompt_key(p): p for p in candidates}.values())
+        policy, policy_result = rl.fit(cfg.rl_config(), run, model, tokenizer, scorer, rl_prompts, heldout, base)
+        train_seconds = rm_result["train_seconds"] + policy_result["train_seconds"]
+    else:
+        data = pairs if cfg.method == "dpo" else ratings
+        policy, policy_result = preference.fit(cfg.preference_config(), run, model, tokenizer, data)
+        train_seconds = policy_result["train_seconds"]
+    policy.save_pretrained(run.adapter_dir)
+    tokenizer.save_pretrained(run.adapter_dir)
+
+    # 4. Evaluate: tuned vs base, greedy, on the held-out prompts --------------------------------------------------
+    t_eval = time.time()
+    run.set_status(stage="evaluate", step=0, max_steps=1)
+    tuned = evaluate.generate(policy, tokenizer, messages, cfg.answer_tokens, batch_size=64)
+    base_rm = scorer.score(messages, base) if scorer else [None] * len(heldout)
+    tuned_rm = scorer.score(messages, tuned) if scorer else [None] * len(heldout)
+    verdicts = personas.verdicts(persona, heldout, tuned, base) if persona else [None] * len(heldout)
+    win_rate = personas.win_rate(persona, heldout, tuned, base) if persona else None
+    eval_seconds += time.time() - t_eval
+
+    def side(answers: list[str], scores: list) -> dict:
+        return {
+            "rm_score": _mean(scores) if scorer else None,
+            "mean_words": _mean([personas.words(a) for a in answers]),
+            "liked": _mean([float(persona.likes(p, a)) for p, a in zip(heldout, answers, strict=True)])
+            if persona
+            else None,
+        }
+
+    before, after = side(base, base_rm), side(tuned, tuned_rm)
+    run.log_metrics(
+        {"stage": "evaluate", "step": cfg.steps, "win_rate": win_rate, "before_rm_score": before["rm_score"],
+         "after_rm_score": after["rm_score"], "before_words": before["mean_words"], "after_words": after["mean_words"]}
+    )  # fmt: skip
+    examples = [
+        {"prompt": p, "base": b, "tuned": t, "base_rm": br, "tuned_rm": tr, "verdict": v}
+        for p, b, t, br, tr, v in zip(heldout, base, tuned, base_rm, tuned_rm, verdicts, strict=True)
+    ]
+    summary = {
+        "method": "rlhf",
+        "algorithm": cfg.method,
+        "rl_algorithm": cfg.algorithm if cfg.method == "rm-rl" else None,
+        "model": cfg.model,
+        "persona": persona.name if persona else None,
+        "steps": cfg.steps,
+        "train_seconds": round(train_seconds, 2),
+        "reward_model_seconds": rm_result["train_seconds"] if rm_result else None,
+        "policy_seconds": policy_result["train_seconds"],
+        "simulate_seconds": simulated["seconds"] if simulated else None,
+        "eval_seconds": round(eval_seconds + policy_result.get("eval_seconds", 0.0), 2),
+        "total_seconds": round(time.time() - t_start, 2),
+        "win_rate": win_rate,
+        "verdicts": {k: verdicts.count(k) for k in ("tuned", "base", "tie")} if persona else None,
+        "heldout_prompts": len(heldout),
+        "before": before,
+        "after": after,
+        "feedback": {
+            "given": cfg.feedback,
+            "imported": imported,
+            "simulated": simulated,
+            "stats": stats,
+            "pairs_used": len(pairs),
+            "ratings_used": len(ratings),
+        },
+        "reward_model": rm_result and {**rm_result, "scoring_only": cfg.method != "rm-rl"},
+        "live_win_rates": policy_result.get("win_rates", []),
+        "config": asdict(cfg),
+        "examples": examples,
+    }
+    run.write_summary(summary)
+    if win_rate is not None:
+        print(f"win rate vs base ({persona.name}, {len(heldout)} held-out prompts): {win_rate:.3f}", flush=True)
+    return summary
