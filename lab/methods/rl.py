@@ -33,6 +33,9 @@ class Config:
     prompts_per_step: int = field(default=2, metadata={"help": "Prompts per step."})
     max_completion_length: int = field(default=32, metadata={"help": "Max new tokens per sampled answer."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    top_k: int = field(
+        default=50, metadata={"help": "Sample among the k likeliest tokens (0 = all: a small model babbles)."}
+    )
     beta: float = field(default=0.02, metadata={"help": "KL penalty against the base model (> 0)."})
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
     persona: str = field(default="", metadata={"help": "Persona that judges win rates at evaluations ('' = none)."})
@@ -71,6 +74,7 @@ def trainer_config(cfg: Config, output_dir: str):
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
+        top_k=cfg.top_k,
         beta=cfg.beta,
         gradient_checkpointing=False,  # small models: recomputation costs more than the memory it saves
         shuffle_dataset=True,

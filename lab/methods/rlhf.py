@@ -138,9 +138,12 @@ class Config:
 # --- simulated feedback --------------------------------------------------------------------------------------------
 def sample_answers(
     model, tokenizer, prompts: list, per_prompt: int = 2, max_new_tokens: int = 48, temperature: float = 1.0,
-    batch_size: int = 32, progress: Callable[[int, int], None] | None = None,
+    top_k: int = 50, batch_size: int = 32, progress: Callable[[int, int], None] | None = None,
 ) -> list[list[str]]:  # fmt: skip
-    """``per_prompt`` sampled answers to each prompt (plain strings or message lists), batched with left padding."""
+    """``per_prompt`` sampled answers to each prompt (plain strings or message lists), batched with left padding.
+
+    ``top_k`` = 50 as in ``generate``'s default: sampling the whole vocabulary at T=1 makes a 135M model babble.
+    """
     import torch
 
     from lab.methods.reward_model import as_messages
@@ -160,7 +163,7 @@ def sample_answers(
                 **enc,
                 do_sample=True,
                 temperature=temperature,
-                top_k=0,
+                top_k=top_k,
                 top_p=1.0,
                 max_new_tokens=max_new_tokens,
                 num_return_sequences=per_prompt,
@@ -196,7 +199,9 @@ def simulate_feedback(
         model, tokenizer = models.load_causal_lm(model_name)
     visits = [prompts[i % len(prompts)] for i in range(n // 2)]
     torch.manual_seed(seed)
-    answers = sample_answers(model, tokenizer, visits, 2, max_new_tokens, temperature, batch_size, progress)
+    answers = sample_answers(
+        model, tokenizer, visits, 2, max_new_tokens, temperature, batch_size=batch_size, progress=progress
+    )
     source, session = f"simulated:{persona.name}", f"simulate-seed{seed}"
     meta = {"model": model_name[:200], "session": session, "source": source}
     ratings, pairs, ties = [], [], 0
