@@ -147,6 +147,9 @@ def _cmd_rlhf(args) -> int:
     run = runs.create("rlhf", config, args.out)
     print(f"run folder: {run.dir}", flush=True)
     s = runs.execute(run)
+    if run.status().get("state") != "done":
+        print(f"run {run.status().get('state')}: see {run.dir}", file=sys.stderr)
+        return 1
     rm = s.get("reward_model") or {}
     fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     print(f"reward model held-out pair accuracy {fmt(rm.get('accuracy'))} ({rm.get('n_heldout_pairs', 0)} pairs)")
