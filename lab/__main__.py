@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_cmd_worker)
 
     b = sub.add_parser("bench", help="benchmark the lab against plain TRL / generate (numbers for the README)")
-    b.add_argument("--what", default="all", help="rft | step | chat | all")
+    b.add_argument("--what", default="all", help="comma-separated parts: rft, rlhf, step, app, chat — or all")
     b.add_argument("--model", default="embedded")
     b.add_argument("--out", default=None, help="write the JSON results here")
     b.set_defaults(func=_cmd_bench)

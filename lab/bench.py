@@ -4,6 +4,15 @@ Benchmarks are not tests: they print and save numbers, they never fail a build. 
 
 - ``rft``:  the default RFT demo (``python -m lab rft``) in a subprocess: accuracy before → after SFT → after RL on
   the held-out split, training seconds, and the worker's peak memory (ru_maxrss of the child).
+- ``rlhf``: the default RLHF demo (``python -m lab rlhf --persona concise``: the persona simulates feedback, a reward
+  model learns it, GRPO optimises against it), then KTO and DPO in their own subprocesses on *that same* feedback
+  (exported from the first run's store): reward-model held-out accuracy, persona win rate on the held-out prompts,
+  mean reward-model score and words before → after, training seconds (reward model + policy) and peak memory.
+- ``rlhf_plain``: the peer recipe of the RLHF issue written with plain TRL/PEFT calls only (48 prompts × 2 sampled
+  answers, the one with fewer words chosen; ``RewardTrainer`` + LoRA 2 epochs at lr 1e-3; ``GRPOTrainer`` + LoRA
+  against the merged reward model, 10 steps of 16 completions × 48 tokens, beta 0.02, lr 1e-3), judged exactly like
+  the lab's runs (same persona, same 40 held-out prompts, same greedy decoding), so that ``rlhf`` can be read
+  against it.
 - ``step``: seconds per GRPO step of the lab's trainer (``rft.make_grpo_trainer`` with the run callback and the
   grade recorder) against a plain ``trl.GRPOTrainer`` with the same config, LoRA and reward function, alternated
   (plain, lab, plain, lab) so that drift on a shared machine hits both.
@@ -59,6 +68,149 @@ def bench_rft(model: str = "embedded", extra: list[str] | None = None) -> dict:
         "wall_seconds": round(wall, 1),
         "peak_rss_gb": round(peak_gb, 2),
         "run_folder": str(out),
+    }
+
+
+def bench_rlhf(model: str = "embedded", persona: str = "concise") -> dict:
+    """rm-rl with simulated feedback, then kto and dpo on the same feedback; one summary row per route."""
+    from lab.feedback import FeedbackStore
+    from lab.feedback_io import write_rows
+    from lab.methods.rlhf import ROUTES
+
+    root = Path(tempfile.mkdtemp(prefix="bench_rlhf_"))
+    feedback = root / "feedback.jsonl"
+    results: dict = {"run_root": str(root)}
+    for method in ROUTES:  # rm-rl first: its persona simulates the feedback the other two reuse
+        args = [sys.executable, "-m", "lab", "rlhf", "--persona", persona, "--method", method, "--model", model]
+        args += ["--out", str(root / method)] + (["--feedback", str(feedback)] if method != "rm-rl" else [])
+        code, wall, peak_gb = _run_child(args)
+        if code != 0:
+            results[method] = {"error": f"lab rlhf --method {method} exited {code}"}
+            if method == "rm-rl":
+                break
+            continue
+        s = json.loads((root / method / "summary.json").read_text())
+        rm = s["reward_model"] or {}
+        results[method] = {
+            "rm_heldout_accuracy": rm.get("accuracy"),
+            "rm_heldout_pairs": rm.get("n_heldout_pairs"),
+            "win_rate": s["win_rate"],
+            "verdicts": s["verdicts"],
+            "rm_score": [s["before"]["rm_score"], s["after"]["rm_score"]],
+            "mean_words": [s["before"]["mean_words"], s["after"]["mean_words"]],
+            "heldout_prompts": s["heldout_prompts"],
+            "train_seconds": s["train_seconds"],
+            "reward_model_seconds": s["reward_model_seconds"],
+            "policy_seconds": s["policy_seconds"],
+            "wall_seconds": round(wall, 1),
+            "peak_rss_gb": round(peak_gb, 2),
+        }
+        if method == "rm-rl":
+            results["feedback"] = s["feedback"]["simulated"]
+            store = FeedbackStore(root / method / "feedback.sqlite")
+            rows = store.unpaired() + store.preference_pairs(include_derived=False)
+            write_rows(feedback, rows, ["prompt", "completion", "label", "chosen", "rejected"])
+    return results
+
+
+def bench_rlhf_plain(model: str = "embedded", persona: str = "concise") -> dict:
+    """The RLHF issue's plain-TRL recipe, on the lab's prompts and judged by the lab's persona (see the docstring)."""
+    import random
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
+
+    from lab import evaluate, models, personas
+
+    torch.manual_seed(0)
+    path, out = models.resolve(model), Path(tempfile.mkdtemp(prefix="bench_rlhf_plain_"))
+    tok, rm_tok = AutoTokenizer.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    tok.padding_side, rm_tok.padding_side = "left", "right"
+    policy = AutoModelForCausalLM.from_pretrained(path, dtype=models.dtype())  # fp32 on a CPU: bf16 is slow there
+    train_prompts, heldout = personas.split_prompts(personas.load_prompts(), 40, 0)
+    user = lambda p: [{"role": "user", "content": p}]  # noqa: E731
+    # TRL's configs default to bf16 autocast and (RewardConfig) gradient checkpointing: both make a CPU crawl.
+    gpu = torch.cuda.is_available()
+    common = dict(report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, use_cpu=not gpu,
+                  bf16=gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False)  # fmt: skip
+
+    # 1. Feedback: 48 prompts × 2 sampled answers; the answer with fewer words is chosen.
+    t = time.time()
+    prompts, answers = train_prompts[:48], []
+    for i in range(0, len(prompts), 16):
+        chunk = prompts[i : i + 16]
+        texts = [tok.apply_chat_template(user(p), tokenize=False, add_generation_prompt=True) for p in chunk]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            gen = policy.generate(**enc, do_sample=True, temperature=1.0, top_k=50, max_new_tokens=48,
+                                  num_return_sequences=2, pad_token_id=tok.pad_token_id)  # fmt: skip
+        answers += [a.strip() for a in tok.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
+    pairs = []
+    for j, p in enumerate(prompts):
+        a, b = answers[2 * j], answers[2 * j + 1]
+        if a and b and personas.words(a) != personas.words(b):
+            short, long = (a, b) if personas.words(a) < personas.words(b) else (b, a)
+            pairs.append({"prompt": user(p), "chosen": [{"role": "assistant", "content": short}],
+                          "rejected": [{"role": "assistant", "content": long}]})  # fmt: skip
+    sample_seconds = time.time() - t
+    random.Random(0).shuffle(pairs)
+    held, train = pairs[: max(1, len(pairs) // 5)], pairs[max(1, len(pairs) // 5) :]  # one pair per prompt
+
+    # 2. Reward model: RewardTrainer + LoRA (SEQ_CLS), 2 epochs at lr 1e-3, then merged for scoring.
+    rm = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=models.dtype())
+    rm.config.pad_token_id = rm_tok.pad_token_id
+    lora = dict(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
+    rm_trainer = RewardTrainer(
+        model=rm, train_dataset=Dataset.from_list(train), processing_class=rm_tok,
+        args=RewardConfig(output_dir=str(out / "rm"), num_train_epochs=2, learning_rate=1e-3,
+                          per_device_train_batch_size=8, **common),
+        peft_config=LoraConfig(task_type="SEQ_CLS", **lora),
+    )  # fmt: skip
+    t = time.time()
+    rm_trainer.train()
+    rm_seconds = time.time() - t
+    scorer = rm_trainer.model.merge_and_unload().eval()
+
+    def reward_model(prompts, completions, **kwargs) -> list[float]:
+        texts = [rm_tok.apply_chat_template(p + c, tokenize=False) for p, c in zip(prompts, completions, strict=True)]
+        enc = rm_tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(scorer.device)
+        with torch.no_grad():
+            return scorer(**enc).logits[:, 0].float().tolist()
+
+    chosen = reward_model([x["prompt"] for x in held], [x["chosen"] for x in held])
+    rejected = reward_model([x["prompt"] for x in held], [x["rejected"] for x in held])
+    accuracy = sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(held)
+
+    # 3. GRPO + LoRA against the reward model: 10 steps of 2 prompts × 8 completions of ≤ 48 tokens, beta 0.02.
+    grpo = GRPOTrainer(
+        model=policy, reward_funcs=[reward_model], processing_class=tok,
+        train_dataset=Dataset.from_list([{"prompt": user(p)} for p in prompts]),
+        args=GRPOConfig(output_dir=str(out / "grpo"), max_steps=10, learning_rate=1e-3, per_device_train_batch_size=16,
+                        num_generations=8, max_completion_length=48, temperature=1.0, top_k=50, beta=0.02, **common),
+        peft_config=LoraConfig(task_type="CAUSAL_LM", **lora),
+    )  # fmt: skip
+    t = time.time()
+    grpo.train()
+    grpo_seconds = time.time() - t
+
+    # 4. Judged like the lab's runs: greedy answers (64 tokens) to the 40 held-out prompts, base (LoRA off) vs tuned.
+    messages = [user(p) for p in heldout]
+    base, base_done = evaluate.generate(grpo.model, tok, messages, 64, 64, adapter=False, return_complete=True)
+    tuned, tuned_done = evaluate.generate(grpo.model, tok, messages, 64, 64, return_complete=True)
+    return {
+        "pairs": len(pairs),
+        "rm_heldout_accuracy": round(accuracy, 4),
+        "rm_heldout_pairs": len(held),
+        "win_rate": personas.win_rate(persona, heldout, tuned, base, tuned_done, base_done),
+        "mean_words": [statistics.mean(map(personas.words, base)), statistics.mean(map(personas.words, tuned))],
+        "heldout_prompts": len(heldout),
+        "sample_seconds": round(sample_seconds, 1),
+        "reward_model_seconds": round(rm_seconds, 1),
+        "policy_seconds": round(grpo_seconds, 1),
+        "train_seconds": round(rm_seconds + grpo_seconds, 1),
     }
 
 
@@ -184,7 +336,14 @@ def bench_chat(model: str = "embedded", repeats: int = 5) -> dict:
     }
 
 
-PARTS = {"rft": bench_rft, "step": bench_step, "app": bench_app, "chat": bench_chat}
+PARTS = {
+    "rft": bench_rft,
+    "rlhf": bench_rlhf,
+    "rlhf_plain": bench_rlhf_plain,
+    "step": bench_step,
+    "app": bench_app,
+    "chat": bench_chat,
+}
 
 
 def main(args) -> int:

@@ -22,16 +22,19 @@ def generate(
     max_new_tokens: int = 32,
     batch_size: int = 16,
     adapter: bool = True,
-) -> list[str]:
+    return_complete: bool = False,
+) -> list[str] | tuple[list[str], list[bool]]:
     """Greedy answers to conversational prompts, batched with left padding.
 
     ``adapter=False`` turns a PEFT model's LoRA off for the call, which gives the base model's answers.
+    ``return_complete=True`` also returns, per answer, whether it ended (end-of-sequence) before ``max_new_tokens``.
     """
     was_training = model.training
     model.eval()
     tokenizer.padding_side = "left"
     off = model.disable_adapter() if (not adapter and hasattr(model, "disable_adapter")) else contextlib.nullcontext()
     answers: list[str] = []
+    complete: list[bool] = []
     with off:
         for i in range(0, len(prompts), batch_size):
             texts = [
@@ -45,10 +48,13 @@ def generate(
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
             )
-            answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            new = out[:, enc["input_ids"].shape[1] :]
+            answers += tokenizer.batch_decode(new, skip_special_tokens=True)
+            complete += (new == tokenizer.eos_token_id).any(dim=1).tolist()
     if was_training:
         model.train()
-    return [a.strip() for a in answers]
+    answers = [a.strip() for a in answers]
+    return (answers, complete) if return_complete else answers
 
 
 def score(answers: list[str], rows: list[dict], graders: Sequence[Callable]) -> dict:

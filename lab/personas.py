@@ -49,15 +49,36 @@ class Persona:
     score: Callable[[str, str], float]
     threshold: float
     margin: float = 0.0
+    judges_length: bool = False
+    """True when the taste is the answer's length: then an answer cut off at a token limit (``complete=False``)
+    counts as at least as long as its visible part, never as short as what fits before the cut."""
 
-    def likes(self, prompt: str, answer: str) -> bool:
-        """Thumbs up when the answer's score reaches the threshold."""
+    def likes(self, prompt: str, answer: str, complete: bool = True) -> bool:
+        """Thumbs up when the answer's score reaches the threshold (a length persona never likes a cut-off answer)."""
+        if self.judges_length and not complete:
+            return False
         return self.score(prompt, answer) >= self.threshold
 
-    def prefer(self, prompt: str, a: str, b: str) -> int:
-        """1 if ``a`` is better, -1 if ``b`` is, 0 if their scores are within ``margin`` (a tie)."""
+    def prefer(self, prompt: str, a: str, b: str, a_complete: bool = True, b_complete: bool = True) -> int:
+        """1 if ``a`` is better, -1 if ``b`` is, 0 if their scores are within ``margin`` (a tie) or it is unknown.
+
+        For a length persona a cut-off answer loses to a finished one only when the finished one is already visibly
+        better, and never wins against it; two cut-off answers tie (which would have been shorter is unknown). So a
+        model that fills its token budget with short words or repetitions is not judged concise.
+
+        >>> p = PERSONAS["concise"]
+        >>> p.prefer("Q?", "Paris.", "Well, let me tell you", b_complete=False)  # the cut one is visibly longer
+        1
+        >>> p.prefer("Q?", "Well, it is the city of", "Paris.", a_complete=False)  # a cut answer never wins
+        -1
+        >>> p.prefer("Q?", "ah ah", "Well, the answer", a_complete=False, b_complete=False)  # both cut: unknown
+        0
+        """
         diff = self.score(prompt, a) - self.score(prompt, b)
-        return 0 if abs(diff) <= self.margin else 1 if diff > 0 else -1
+        verdict = 0 if abs(diff) <= self.margin else 1 if diff > 0 else -1
+        if self.judges_length and not (a_complete and b_complete):
+            return verdict if a_complete != b_complete and (verdict > 0) == a_complete else 0
+        return verdict
 
 
 # ------------------------------------------------------------------------------------------------------ scores
@@ -87,13 +108,20 @@ def words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+NO_ANSWER = -1000.0
+"""The concise persona's score of an answer without a word: no answer is not a short answer (it loses to any)."""
+
+
 def concise_score(prompt: str, answer: str) -> float:
-    """Minus the number of words: shorter is better; liked at 25 words or fewer.
+    """Minus the number of words: shorter is better; liked at 25 words or fewer; an empty answer is worst of all.
 
     >>> concise_score("Hi?", "Hello there!"), PERSONAS["concise"].likes("Hi?", "Hello there!")
     (-2, True)
+    >>> concise_score("Hi?", " ... "), PERSONAS["concise"].likes("Hi?", "")
+    (-1000.0, False)
     """
-    return -words(answer)
+    n = words(answer)
+    return -n if n else NO_ANSWER
 
 
 def polite_score(prompt: str, answer: str) -> float:
@@ -127,7 +155,8 @@ def number_score(prompt: str, answer: str) -> float:
 PERSONAS: dict[str, Persona] = {
     p.name: p
     for p in (
-        Persona("concise", "prefers short answers (fewer words; likes 25 words or fewer)", concise_score, -25, 2),
+        Persona("concise", "prefers short answers (fewer words; likes 25 words or fewer)", concise_score, -25, 2,
+                judges_length=True),
         Persona("polite", "prefers courteous answers (please, thank you, glad to help, …)", polite_score, 1, 0),
         Persona("chinese", "prefers answers in Chinese (share of Chinese characters)", chinese_score, 0.5, 0.05),
         Persona("number", "prefers answers that contain a number (digits or number words)", number_score, 1, 0),
@@ -164,42 +193,59 @@ def rate_answers(persona: str | Persona, prompts: Sequence[str], answers: Sequen
     return [persona.likes(p, a) for p, a in zip(prompts, answers, strict=True)]
 
 
-def pair_up(persona: str | Persona, prompt: str, a: str, b: str) -> tuple[str, str] | None:
+def pair_up(
+    persona: str | Persona, prompt: str, a: str, b: str, a_complete: bool = True, b_complete: bool = True
+) -> tuple[str, str] | None:
     """``(chosen, rejected)`` from two answers to one prompt as the persona sees them; ``None`` on a tie.
+
+    ``*_complete=False`` marks an answer cut off at the token limit (see ``Persona.prefer``).
 
     >>> pair_up("concise", "Hi?", "Hello to you, dear friend, on this day!", "Hello!")
     ('Hello!', 'Hello to you, dear friend, on this day!')
     """
-    verdict = get(persona).prefer(prompt, a, b)
+    verdict = get(persona).prefer(prompt, a, b, a_complete, b_complete)
     return None if verdict == 0 else (a, b) if verdict > 0 else (b, a)
 
 
-def verdicts(persona: str | Persona, prompts: Sequence[str], tuned: Sequence[str], base: Sequence[str]) -> list[str]:
+def verdicts(
+    persona: str | Persona, prompts: Sequence[str], tuned: Sequence[str], base: Sequence[str],
+    tuned_complete: Sequence[bool] | None = None, base_complete: Sequence[bool] | None = None,
+) -> list[str]:  # fmt: skip
     """Per prompt, which answer the persona prefers: ``"tuned"``, ``"base"`` or ``"tie"``.
+
+    ``*_complete`` say which answers ended before the token limit (default: all did; see ``Persona.prefer``).
 
     >>> verdicts("polite", ["Q?", "Q?"], ["Certainly, thank you!", "No."], ["Sure.", "No!"])
     ['tuned', 'tie']
     """
     persona = get(persona)
-    _same_length(prompts=prompts, tuned=tuned, base=base)
+    tuned_complete = [True] * len(tuned) if tuned_complete is None else tuned_complete
+    base_complete = [True] * len(base) if base_complete is None else base_complete
+    _same_length(prompts=prompts, tuned=tuned, base=base, tuned_complete=tuned_complete, base_complete=base_complete)
     names = {1: "tuned", -1: "base", 0: "tie"}
-    return [names[persona.prefer(p, t, b)] for p, t, b in zip(prompts, tuned, base, strict=True)]
+    rows = zip(prompts, tuned, base, tuned_complete, base_complete, strict=True)
+    return [names[persona.prefer(p, t, b, tc, bc)] for p, t, b, tc, bc in rows]
 
 
-def win_rate(persona: str | Persona, prompts: Sequence[str], tuned: Sequence[str], base: Sequence[str]) -> float:
+def win_rate(
+    persona: str | Persona, prompts: Sequence[str], tuned: Sequence[str], base: Sequence[str],
+    tuned_complete: Sequence[bool] | None = None, base_complete: Sequence[bool] | None = None,
+) -> float:  # fmt: skip
     """The share of prompts on which the persona prefers the tuned answer, ties counting half (0.5 = no change).
 
     >>> win_rate("concise", ["a", "b", "c", "d"], ["Yes.", "No.", "One two three four.", "Ok."],
     ...          ["Yes, sure, absolutely, no doubt.", "No.", "One.", "Okay then, fine, as you like."])
     0.625
+    >>> win_rate("concise", ["a"], ["ah ah ah"], ["Well, it all began"], [False], [False])  # both cut off: a tie
+    0.5
     """
-    results = verdicts(persona, prompts, tuned, base)
+    results = verdicts(persona, prompts, tuned, base, tuned_complete, base_complete)
     if not results:
         raise LabError("win rate: no prompts to judge. Give at least one prompt with a tuned and a base answer.")
     return (results.count("tuned") + 0.5 * results.count("tie")) / len(results)
 
 
-def _same_length(**lists: Sequence[str]) -> None:
+def _same_length(**lists: Sequence) -> None:
     lengths = {name: len(v) for name, v in lists.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{n}: {k}" for n, k in lengths.items())

@@ -461,8 +461,8 @@ def test_rlhf_train_config_and_checks(fresh_home):
     with pytest.raises(LabError, match="preference pairs"):
         ract.start_run("rm-rl", values)  # the store is empty: refused before a worker starts
     assert not runs.list_runs()
-    with pytest.raises(LabError, match="between 2 and 2000"):
-        ract.simulate("concise", 1, "tiny")
+    with pytest.raises(LabError, match="between 4 and 2000"):
+        ract.simulate("concise", 3, "tiny")
     with pytest.raises(LabError, match="base model"):
         ract.simulate("concise", 10, "some-run")
 

@@ -74,6 +74,22 @@ def test_too_few_pairs_fails_with_how_many_more(fresh_home, tiny_model, tmp_path
     assert run.status()["state"] == "failed" and "4 more" in run.status()["error"]
 
 
+def test_a_length_persona_pairs_only_what_it_can_see():
+    """A cut-off answer loses to a finished one only when the finished one is visibly shorter; two cut-offs tie."""
+    from lab.personas import pair_up, verdicts
+
+    short, cut = "Paris.", "Well, that"
+    assert pair_up("concise", "Capital?", LONG, short, a_complete=False) == (short, LONG)
+    assert pair_up("concise", "Capital?", LONG, cut, b_complete=False) is None, "the visible cut part is shorter"
+    assert pair_up("concise", "Capital?", LONG, cut, False, False) is None, "both cut off: unknown"
+    assert pair_up("concise", "Capital?", LONG, short) == (short, LONG)
+    assert pair_up("polite", "Capital?", "Thank you! Paris", short, a_complete=False) == ("Thank you! Paris", short)
+    assert pair_up("concise", "Capital?", short, "") == (short, ""), "an empty answer is no short answer"
+    # The win rate judges greedy answers the same way: filling the token budget with short words does not win.
+    assert verdicts("concise", ["Q?"] * 3, ["ah ah ah", "ah ah ah", "Paris."], [LONG] * 3,
+                    [False, True, True], [False, False, False]) == ["tie", "tuned", "tuned"]  # fmt: skip
+
+
 def test_simulate_feedback_stores_persona_ratings_and_pairs(fresh_home, tiny_model):
     from lab import models
     from lab.methods.rlhf import simulate_feedback
@@ -85,7 +101,7 @@ def test_simulate_feedback_stores_persona_ratings_and_pairs(fresh_home, tiny_mod
     )
     stats = store.stats()
     assert counts["ratings"] == stats["ratings"] == 8 and counts["pairs"] == stats["pairs"]
-    assert counts["pairs"] + counts["ties"] == 4
+    assert counts["pairs"] + counts["ties"] == 2 * 6, "4 answers to each of 2 prompts: 6 comparisons each"
     assert stats["simulated"] == stats["ratings"] + stats["pairs"] and stats["human"] == 0
     assert set(store.ratings()["source"]) == {"simulated:concise"}
 
@@ -144,9 +160,14 @@ def test_reward_model_loads_back_and_scores(fresh_home, tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_rm_rl_on_the_embedded_model(fresh_home, tmp_path):
-    """A short real run on SmolLM2-135M: the persona simulates feedback, reward model, 2 GRPO steps, verdicts."""
-    config = {"simulate": 48, "simulate_tokens": 32, "heldout": 8, "answer_tokens": 24, "steps": 2,
-              "num_generations": 4, "max_completion_length": 16, "rm_epochs": 1.0, "eval_every": 0}  # fmt: skip
+    """A short real run on SmolLM2-135M: the persona simulates feedback, reward model, 2 GRPO steps, verdicts.
+
+    The ``number`` persona pairs any two answers with different counts of numbers, so 48 short answers surely give
+    enough pairs; the concise persona's rules are tested above, and its full demo is the benchmark.
+    """
+    config = {"persona": "number", "simulate": 48, "simulate_tokens": 32, "heldout": 8, "answer_tokens": 24,
+              "steps": 2, "num_generations": 4, "max_completion_length": 16, "rm_epochs": 1.0,
+              "eval_every": 0}  # fmt: skip
     run = runs.create("rlhf", config, tmp_path / "run")
     summary = runs.execute(run)
     assert summary["feedback"]["simulated"]["ratings"] == 48

@@ -88,14 +88,15 @@ def _prompt_text(prompt) -> str:
 
 def fit(
     cfg: Config, run, model, tokenizer, scorer, train_prompts: list, eval_prompts: list,
-    base_answers: list[str] | None = None, stage: str = "rl",
+    base_answers: list[str] | None = None, base_complete: list[bool] | None = None, stage: str = "rl",
 ):  # fmt: skip
     """Train a LoRA policy on ``model`` against ``scorer``; return ``(peft_model, result)``.
 
     ``result`` has ``train_seconds`` (without evaluation time) and, when ``cfg.persona`` and ``cfg.eval_every``
     are set, the live ``win_rates`` ``[{step, win_rate, rm_score}]`` on ``eval_prompts[:eval_subset]`` every
-    ``eval_every`` steps before the last (the caller judges the final model on all of them). ``base_answers`` are
-    the base model's greedy answers to ``eval_prompts`` when the caller has them already.
+    ``eval_every`` steps before the last (the caller judges the final model on all of them). ``base_answers`` (and
+    ``base_complete``: which ended before the token limit) are the base model's greedy answers to ``eval_prompts``
+    when the caller has them already.
     """
     cfg.check()
     from datasets import Dataset
@@ -113,8 +114,8 @@ def fit(
     win_rates: list[dict] = []
     eval_seconds = 0.0
 
-    def live_eval(step: int, answers: list[str]) -> None:
-        rate = personas.win_rate(persona, subset_text, answers, base)
+    def live_eval(step: int, answers: list[str], complete: list[bool]) -> None:
+        rate = personas.win_rate(persona, subset_text, answers, base, complete, base_done)
         rm = sum(scorer.score(subset, answers)) / len(answers)
         win_rates.append({"step": step, "win_rate": rate, "rm_score": round(rm, 4)})
         run.log_metrics({"stage": stage, "step": step, "win_rate": rate, "eval_rm_score": rm})
@@ -123,10 +124,13 @@ def fit(
         t = time.time()
         if base_answers is None:
             run.set_status(stage=f"{stage} (base answers)")
-            base = evaluate.generate(model, tokenizer, subset, cfg.answer_tokens, batch_size=64, adapter=False)
+            base, base_done = evaluate.generate(
+                model, tokenizer, subset, cfg.answer_tokens, batch_size=64, adapter=False, return_complete=True
+            )
         else:
             base = list(base_answers[: len(subset)])
-        live_eval(0, base)
+            base_done = list(base_complete[: len(subset)]) if base_complete else [True] * len(subset)
+        live_eval(0, base, base_done)
         eval_seconds += time.time() - t
 
     def after_step(step: int, m) -> None:
@@ -140,7 +144,7 @@ def fit(
             )
             scorer.last = None
         if live and step % cfg.eval_every == 0 and step < cfg.steps:
-            live_eval(step, evaluate.generate(m, tokenizer, subset, cfg.answer_tokens, batch_size=64))
+            live_eval(step, *evaluate.generate(m, tokenizer, subset, cfg.answer_tokens, 64, return_complete=True))
 
     callback = RunCallback(run, stage, after_step)
     tokenizer.padding_side = "left"

@@ -2,8 +2,9 @@
 
 The stages of one run (each a ``stage`` in status.json and metrics.jsonl):
 
-1. **simulate** (only when no feedback is given): the base model answers each training prompt twice at T≈1; a
-   persona (``lab.personas``) gives each answer a thumb and, unless tied, turns the two into a preference pair.
+1. **simulate** (only when no feedback is given): the base model answers each training prompt four times at T≈1;
+   a persona (``lab.personas``) gives each answer a thumb and ranks the four: every two it can tell apart make a
+   preference pair.
 2. **reward_model**: TRL ``RewardTrainer`` learns r(prompt, answer) from the pairs (``lab.methods.reward_model``).
    For ``kto``/``dpo`` it is trained too, but only to score answers before/after (not counted in train_seconds).
 3. **rl** (``rm-rl``: GRPO/RLOO against the reward model with a KL leash to the base, ``lab.methods.rl``), or
@@ -23,6 +24,7 @@ from lab import LabError
 
 ROUTES = ("rm-rl", "kto", "dpo")
 DEFAULT_LR = {"rm-rl": 1e-3, "kto": 5e-4, "dpo": 5e-4}
+DEFAULT_STEPS = {"rm-rl": 12, "kto": 24, "dpo": 12}  # RL: 8 sampled answers a step; KTO/DPO: 8 rows
 
 
 @dataclass
@@ -39,26 +41,31 @@ class Config:
     )
     model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
     simulate: int = field(
-        default=192, metadata={"help": "Simulated ratings (2 answers per prompt) when no feedback is given."}
+        default=256, metadata={"help": "Simulated ratings when no feedback is given (simulate_answers per prompt)."}
+    )
+    simulate_answers: int = field(
+        default=4, metadata={"help": "Simulated answers per prompt that the persona ranks (pairs: K·(K−1)/2 at most)."}
     )
     simulate_tokens: int = field(default=48, metadata={"help": "Max new tokens of each simulated answer."})
-    steps: int = field(default=16, metadata={"help": "Optimizer steps of the policy (RL, KTO or DPO)."})
+    steps: int = field(
+        default=0, metadata={"help": "Optimizer steps of the policy (0 = the route's default: RL 12, KTO 24, DPO 12)."}
+    )
     learning_rate: float = field(
         default=0.0, metadata={"help": "Policy learning rate (0 = the route's default: RL 1e-3, KTO/DPO 5e-4)."}
     )
     algorithm: str = field(default="grpo", metadata={"help": "RL algorithm of rm-rl: 'grpo' or 'rloo'."})
     num_generations: int = field(default=8, metadata={"help": "RL: answers sampled per prompt (the group)."})
-    prompts_per_step: int = field(default=2, metadata={"help": "RL: prompts per step."})
-    max_completion_length: int = field(default=32, metadata={"help": "RL: max new tokens per sampled answer."})
+    prompts_per_step: int = field(default=1, metadata={"help": "RL: prompts per step."})
+    max_completion_length: int = field(default=24, metadata={"help": "RL: max new tokens per sampled answer."})
     beta: float = field(default=0.02, metadata={"help": "KL penalty against the base (RL, > 0); β of KTO/DPO is 0.1."})
     pref_beta: float = field(default=0.1, metadata={"help": "KTO/DPO β: how strongly the policy is held to the base."})
     batch_size: int = field(default=8, metadata={"help": "KTO/DPO: examples per step."})
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank of the policy and the reward model."})
-    rm_epochs: float = field(default=2.0, metadata={"help": "Reward model: passes over the training pairs."})
+    rm_epochs: float = field(default=3.0, metadata={"help": "Reward model: passes over the training pairs."})
     rm_learning_rate: float = field(default=1e-3, metadata={"help": "Reward model learning rate."})
     heldout: int = field(default=40, metadata={"help": "Held-out prompts for the final judgement (at least 40)."})
     answer_tokens: int = field(default=64, metadata={"help": "Max new tokens of the greedy answers that are judged."})
-    eval_every: int = field(default=8, metadata={"help": "RL: live win rate every N steps (0 = off)."})
+    eval_every: int = field(default=4, metadata={"help": "RL: live win rate every N steps (0 = off)."})
     eval_subset: int = field(default=16, metadata={"help": "RL: held-out prompts used for the live win rate."})
     seed: int = field(default=0, metadata={"help": "Seed for the prompt split, simulation, LoRA init, sampling."})
 
@@ -71,15 +78,22 @@ class Config:
             personas.get(self.persona)
         elif not self.feedback:
             raise LabError("rlhf: give feedback (a file or 'store') or a persona to simulate it")
-        if not self.feedback and self.simulate < 2:
-            raise LabError(f"rlhf: with no feedback given, simulate must be at least 2 ratings (got {self.simulate})")
+        if not 2 <= self.simulate_answers <= 16:
+            raise LabError(f"rlhf: simulate_answers must be between 2 and 16 (got {self.simulate_answers})")
+        if not self.feedback and self.simulate < self.simulate_answers:
+            raise LabError(
+                f"rlhf: with no feedback given, simulate must be at least {self.simulate_answers} ratings "
+                f"(one prompt's answers; got {self.simulate})"
+            )
         if self.heldout < 1:
             raise LabError(f"rlhf: heldout must be at least 1 (got {self.heldout}); 40 or more for a fair verdict")
         if self.method == "rm-rl" and self.beta <= 0:
             raise LabError(f"rlhf: beta must be > 0 for rm-rl (the KL leash to the base model); got {self.beta}")
         if self.learning_rate < 0 or self.learning_rate >= 1:
             raise LabError(f"rlhf: learning_rate {self.learning_rate} is out of range")
-        for name in ("steps", "simulate_tokens", "answer_tokens", "lora_rank"):
+        if self.steps < 0:
+            raise LabError(f"rlhf: steps must be at least 1, or 0 for the route's default (got {self.steps})")
+        for name in ("simulate_tokens", "answer_tokens", "lora_rank"):
             if getattr(self, name) < 1:
                 raise LabError(f"rlhf: {name} must be at least 1 (got {getattr(self, name)})")
         self.rm_config().check()
@@ -87,6 +101,11 @@ class Config:
             self.rl_config().check()
         else:
             self.preference_config().check()
+
+    @property
+    def policy_steps(self) -> int:
+        """The policy's optimizer steps: ``steps``, or the route's default when it is 0."""
+        return self.steps or DEFAULT_STEPS[self.method]
 
     # --- one translation per stage -------------------------------------------------------------------------------
     def rm_config(self):
@@ -106,7 +125,7 @@ class Config:
         return rl.Config(
             model=self.model,
             algorithm=self.algorithm,
-            steps=self.steps,
+            steps=self.policy_steps,
             learning_rate=self.learning_rate or DEFAULT_LR["rm-rl"],
             num_generations=self.num_generations,
             prompts_per_step=self.prompts_per_step,
@@ -126,7 +145,7 @@ class Config:
         return preference.Config(
             algorithm=self.method,
             model=self.model,
-            steps=self.steps,
+            steps=self.policy_steps,
             learning_rate=self.learning_rate or DEFAULT_LR[self.method],
             batch_size=self.batch_size,
             beta=self.pref_beta,
@@ -139,10 +158,11 @@ class Config:
 def sample_answers(
     model, tokenizer, prompts: list, per_prompt: int = 2, max_new_tokens: int = 48, temperature: float = 1.0,
     top_k: int = 50, batch_size: int = 32, progress: Callable[[int, int], None] | None = None,
-) -> list[list[str]]:  # fmt: skip
-    """``per_prompt`` sampled answers to each prompt (plain strings or message lists), batched with left padding.
+) -> list[list[tuple[str, bool]]]:  # fmt: skip
+    """``per_prompt`` sampled ``(answer, complete)`` to each prompt (a string or message list), left-padded batches.
 
-    ``top_k`` = 50 as in ``generate``'s default: sampling the whole vocabulary at T=1 makes a 135M model babble.
+    ``complete`` is False when the answer was cut off at ``max_new_tokens``. ``top_k`` = 50 as in ``generate``'s
+    default: sampling the whole vocabulary at T=1 makes a 135M model babble.
     """
     import torch
 
@@ -150,7 +170,7 @@ def sample_answers(
 
     model.eval()
     tokenizer.padding_side = "left"
-    out: list[list[str]] = []
+    out: list[list[tuple[str, bool]]] = []
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i : i + batch_size]
@@ -169,8 +189,11 @@ def sample_answers(
                 num_return_sequences=per_prompt,
                 pad_token_id=tokenizer.pad_token_id,
             )
-            decoded = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            out += [[a.strip() for a in decoded[j : j + per_prompt]] for j in range(0, len(decoded), per_prompt)]
+            new = gen[:, enc["input_ids"].shape[1] :]
+            complete = (new == tokenizer.eos_token_id).any(dim=1).tolist()
+            decoded = [a.strip() for a in tokenizer.batch_decode(new, skip_special_tokens=True)]
+            rows = list(zip(decoded, complete, strict=True))
+            out += [rows[j : j + per_prompt] for j in range(0, len(rows), per_prompt)]
             if progress is not None:
                 progress(min(i + batch_size, len(prompts)), len(prompts))
     return out
@@ -178,48 +201,57 @@ def sample_answers(
 
 def simulate_feedback(
     persona, model_name: str, store, n: int, prompts: list[str], *, model=None, tokenizer=None,
-    max_new_tokens: int = 48, temperature: float = 1.0, seed: int = 0, batch_size: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    answers_per_prompt: int = 4, max_new_tokens: int = 48, temperature: float = 1.0, seed: int = 0,
+    batch_size: int = 32, progress: Callable[[int, int], None] | None = None,
 ) -> dict:  # fmt: skip
-    """Let a persona rate fresh answers of the base model: ``n`` ratings (2 answers per prompt) and the pairs.
+    """Let a persona rate ``n`` fresh answers of the base model, ``answers_per_prompt`` to each prompt, and rank them.
 
-    The prompts are visited in order (cycling when ``n / 2`` exceeds them); both answers get the persona's thumb
-    and, unless the persona calls it a tie, form a preference pair. Everything is stored in ``store`` with source
+    The prompts are visited in order (cycling when needed). Every answer gets the persona's thumb; every two answers
+    to the same prompt that the persona can tell apart form a preference pair — as InstructGPT's labellers ranked
+    K = 4 to 9 answers and each ranking gave K·(K−1)/2 pairs, so a few ratings give many pairs. An answer cut off at
+    ``max_new_tokens`` is marked so: a length persona (``Persona.judges_length``) never likes it, and pairs it only
+    with a finished answer that is visibly shorter (so the reward model is never taught to prefer the longer text of
+    a pair, nor "fewer words per token" from two cut-off answers). Everything is stored in ``store`` with source
     ``"simulated:<persona>"``. Pass ``model``/``tokenizer`` to reuse a loaded model. Returns the counts and seconds.
     """
+    import itertools
+
     import torch
 
     from lab import models, personas
 
     persona = personas.get(persona)
-    if n < 2 or not prompts:
-        raise LabError(f"simulate: need at least 2 ratings and one prompt (got {n} ratings, {len(prompts)} prompts)")
+    k = answers_per_prompt
+    if not 2 <= k <= 16:
+        raise LabError(f"simulate: answers_per_prompt must be between 2 and 16 (got {k})")
+    if n < k or not prompts:
+        raise LabError(f"simulate: need at least {k} ratings and one prompt (got {n} ratings, {len(prompts)} prompts)")
     t = time.time()
     if model is None:
         model, tokenizer = models.load_causal_lm(model_name)
-    visits = [prompts[i % len(prompts)] for i in range(n // 2)]
+    visits = [prompts[i % len(prompts)] for i in range(n // k)]
     torch.manual_seed(seed)
     answers = sample_answers(
-        model, tokenizer, visits, 2, max_new_tokens, temperature, batch_size=batch_size, progress=progress
+        model, tokenizer, visits, k, max_new_tokens, temperature, batch_size=batch_size, progress=progress
     )
     source, session = f"simulated:{persona.name}", f"simulate-seed{seed}"
     meta = {"model": model_name[:200], "session": session, "source": source}
     ratings, pairs, ties = [], [], 0
-    for prompt, (a, b) in zip(visits, answers, strict=True):
-        for answer in (a, b):
-            if answer:
-                ratings.append(
-                    {"prompt": prompt, "completion": answer, "label": persona.likes(prompt, answer), **meta}
-                )
-        pair = personas.pair_up(persona, prompt, a, b) if a and b else None
-        if pair is None:
-            ties += 1
-        else:
-            pairs.append({"prompt": prompt, "chosen": pair[0], "rejected": pair[1], **meta})
+    for prompt, group in zip(visits, answers, strict=True):
+        group = [(text, done) for text, done in group if text]
+        for text, done in group:
+            ratings.append({"prompt": prompt, "completion": text, "label": persona.likes(prompt, text, done), **meta})
+        for (a, a_done), (b, b_done) in itertools.combinations(group, 2):
+            pair = personas.pair_up(persona, prompt, a, b, a_done, b_done)
+            if pair is None or pair[0].strip() == pair[1].strip():
+                ties += 1
+            else:
+                pairs.append({"prompt": prompt, "chosen": pair[0], "rejected": pair[1], **meta})
     store.add_many(ratings, pairs)
     return {
         "ratings": len(ratings),
         "liked": sum(r["label"] for r in ratings),
+        "complete": sum(done for group in answers for _, done in group),
         "pairs": len(pairs),
         "ties": ties,
         "seconds": round(time.time() - t, 2),
@@ -256,14 +288,15 @@ def train(cfg: Config, run) -> dict:
     # 1. Feedback: given, or simulated by the persona -----------------------------------------------------------------
     simulated = None
     if not cfg.feedback:
-        run.set_status(stage="simulate", step=0, max_steps=cfg.simulate // 2)
+        run.set_status(stage="simulate", step=0, max_steps=cfg.simulate // cfg.simulate_answers)
 
         def progress(done: int, total: int) -> None:
             run.set_status(stage="simulate", step=done, max_steps=total)
 
         simulated = simulate_feedback(
             persona, cfg.model, store, cfg.simulate, train_prompts, model=model, tokenizer=tokenizer,
-            max_new_tokens=cfg.simulate_tokens, seed=cfg.seed, progress=progress,
+            answers_per_prompt=cfg.simulate_answers, max_new_tokens=cfg.simulate_tokens, seed=cfg.seed,
+            progress=progress,
         )  # fmt: skip
         run.log_metrics({"stage": "simulate", "step": 0, **simulated})
         print(f"simulated feedback ({persona.name}): {json.dumps(simulated)}", flush=True)
@@ -287,14 +320,17 @@ def train(cfg: Config, run) -> dict:
     t_eval = time.time()
     run.set_status(stage="base answers", step=0, max_steps=1)
     messages = [as_messages(p) for p in heldout]
-    base = evaluate.generate(model, tokenizer, messages, cfg.answer_tokens, batch_size=64)
+    base, base_done = evaluate.generate(model, tokenizer, messages, cfg.answer_tokens, batch_size=64,
+                                        return_complete=True)  # fmt: skip
     eval_seconds = time.time() - t_eval
 
     # 3. The policy: RL against the reward model, or KTO / DPO from the feedback directly --------------------------
     if cfg.method == "rm-rl":
         candidates = [as_messages(p) for p in [*train_prompts, *(x["prompt"] for x in pairs)]]
         rl_prompts = list({_prompt_key(p): p for p in candidates}.values())
-        policy, policy_result = rl.fit(cfg.rl_config(), run, model, tokenizer, scorer, rl_prompts, heldout, base)
+        policy, policy_result = rl.fit(
+            cfg.rl_config(), run, model, tokenizer, scorer, rl_prompts, heldout, base, base_done
+        )
         train_seconds = rm_result["train_seconds"] + policy_result["train_seconds"]
     else:
         data = pairs if cfg.method == "dpo" else ratings
@@ -305,31 +341,36 @@ def train(cfg: Config, run) -> dict:
 
     # 4. Evaluate: tuned vs base, greedy, on the held-out prompts --------------------------------------------------
     t_eval = time.time()
-    run.set_status(stage="evaluate", step=0, max_steps=1)
-    tuned = evaluate.generate(policy, tokenizer, messages, cfg.answer_tokens, batch_size=64)
+    run.set_status(stage="evaluate")  # the policy's step N/N stays: the Runs table shows it when done
+    tuned, tuned_done = evaluate.generate(policy, tokenizer, messages, cfg.answer_tokens, batch_size=64,
+                                          return_complete=True)  # fmt: skip
     base_rm = scorer.score(messages, base) if scorer else [None] * len(heldout)
     tuned_rm = scorer.score(messages, tuned) if scorer else [None] * len(heldout)
-    verdicts = personas.verdicts(persona, heldout, tuned, base) if persona else [None] * len(heldout)
-    win_rate = personas.win_rate(persona, heldout, tuned, base) if persona else None
+    judged = (heldout, tuned, base, tuned_done, base_done)
+    verdicts = personas.verdicts(persona, *judged) if persona else [None] * len(heldout)
+    win_rate = personas.win_rate(persona, *judged) if persona else None
     eval_seconds += time.time() - t_eval
 
-    def side(answers: list[str], scores: list) -> dict:
+    def side(answers: list[str], done: list[bool], scores: list) -> dict:
         return {
             "rm_score": _mean(scores) if scorer else None,
             "mean_words": _mean([personas.words(a) for a in answers]),
-            "liked": _mean([float(persona.likes(p, a)) for p, a in zip(heldout, answers, strict=True)])
+            "complete": _mean([float(d) for d in done]),
+            "liked": _mean([float(persona.likes(*x)) for x in zip(heldout, answers, done, strict=True)])
             if persona
             else None,
         }
 
-    before, after = side(base, base_rm), side(tuned, tuned_rm)
+    before, after = side(base, base_done, base_rm), side(tuned, tuned_done, tuned_rm)
     run.log_metrics(
-        {"stage": "evaluate", "step": cfg.steps, "win_rate": win_rate, "before_rm_score": before["rm_score"],
+        {"stage": "evaluate", "step": cfg.policy_steps, "win_rate": win_rate, "before_rm_score": before["rm_score"],
          "after_rm_score": after["rm_score"], "before_words": before["mean_words"], "after_words": after["mean_words"]}
     )  # fmt: skip
     examples = [
-        {"prompt": p, "base": b, "tuned": t, "base_rm": br, "tuned_rm": tr, "verdict": v}
-        for p, b, t, br, tr, v in zip(heldout, base, tuned, base_rm, tuned_rm, verdicts, strict=True)
+        {"prompt": p, "base": b, "tuned": t, "base_rm": br, "tuned_rm": tr, "verdict": v, "base_complete": bd,
+         "tuned_complete": td}
+        for p, b, t, br, tr, v, bd, td in zip(heldout, base, tuned, base_rm, tuned_rm, verdicts, base_done, tuned_done,
+                                              strict=True)
     ]
     summary = {
         "method": "rlhf",
@@ -337,7 +378,7 @@ def train(cfg: Config, run) -> dict:
         "rl_algorithm": cfg.algorithm if cfg.method == "rm-rl" else None,
         "model": cfg.model,
         "persona": persona.name if persona else None,
-        "steps": cfg.steps,
+        "steps": cfg.policy_steps,
         "train_seconds": round(train_seconds, 2),
         "reward_model_seconds": rm_result["train_seconds"] if rm_result else None,
         "policy_seconds": policy_result["train_seconds"],

@@ -293,8 +293,8 @@ def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], No
     if model not in BASE_MODELS:
         raise LabError(f"simulated raters answer with a base model: {', '.join(BASE_MODELS)} (got {model!r}).")
     n = int(n)
-    if not 2 <= n <= 2000:
-        raise LabError(f"simulated ratings: pick between 2 and 2000 (got {n}).")
+    if not 4 <= n <= 2000:
+        raise LabError(f"simulated ratings: pick between 4 and 2000, four answers per prompt (got {n}).")
     cfg = Config()
     prompts, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
     seed = secrets.randbelow(1_000_000)  # each click rates other answers, starting from other prompts

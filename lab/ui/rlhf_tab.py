@@ -125,8 +125,8 @@ def build_rlhf_tab() -> None:
             persona = gr.Dropdown(list(personas.PERSONAS), value="concise", label="Persona")
             persona_note = gr.Markdown(act.persona_help("concise"), label="What the persona likes")
         count = gr.Slider(
-            2, 1000, 200, step=2, label="Ratings to add", scale=2,
-            info="Two answers per prompt; both rated, and the better one paired with the other.",
+            4, 1000, 200, step=4, label="Ratings to add", scale=2,
+            info="Four answers per prompt, each rated; every two the persona can tell apart become a pair.",
         )  # fmt: skip
         sim_model = gr.Dropdown(list(act.BASE_MODELS), value=act.default_chat_model(), label="Answering model",
                                 scale=1)  # fmt: skip
@@ -321,7 +321,7 @@ def _knobs(defaults: dict) -> list[gr.components.Component]:
     """The teaching knobs in two rows, the rest in a closed accordion; in ``act.KNOBS`` order."""
     h = act.help_text
     with gr.Row(equal_height=True):
-        steps = gr.Slider(1, 200, defaults["steps"], step=1, label="Policy steps", info=h("steps"))
+        steps = gr.Slider(0, 200, defaults["steps"], step=1, label="Policy steps", info=h("steps"))
         lr = gr.Number(defaults["learning_rate"], label="Learning rate", info=h("learning_rate"), minimum=0,
                        maximum=0.5, step=1e-4)  # fmt: skip
         beta = gr.Slider(0.001, 0.5, defaults["beta"], step=0.001, label="KL beta (RL)", info=h("beta"))
