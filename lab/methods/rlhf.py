@@ -234,6 +234,10 @@ def simulate_feedback(
     answers = sample_answers(
         model, tokenizer, visits, k, max_new_tokens, temperature, batch_size=batch_size, progress=progress
     )
+    all_cut_off = not any(done for group in answers for _, done in group)
+    if all_cut_off:  # e.g. the random tiny model, which never ends an answer: judge what is visible, or learn nothing
+        print(f"simulate: none of {n} answers ended within {max_new_tokens} tokens; judging their visible text")
+        answers = [[(text, True) for text, _ in group] for group in answers]
     source, session = f"simulated:{persona.name}", f"simulate-seed{seed}"
     meta = {"model": model_name[:200], "session": session, "source": source}
     ratings, pairs, ties = [], [], 0
@@ -251,7 +255,7 @@ def simulate_feedback(
     return {
         "ratings": len(ratings),
         "liked": sum(r["label"] for r in ratings),
-        "complete": sum(done for group in answers for _, done in group),
+        "complete": 0 if all_cut_off else sum(done for group in answers for _, done in group),
         "pairs": len(pairs),
         "ties": ties,
         "seconds": round(time.time() - t, 2),

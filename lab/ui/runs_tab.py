@@ -56,13 +56,14 @@ def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
     """One row per run, newest first: id, method, state, stage, step/max, model, data, result, creation time."""
     rows = []
     for run in items:
-        status, config = run.status(), run.config()
+        status, config, summary = run.status(), run.config(), run.summary() or {}
         cfg, method = config.get("config", {}), config.get("method", "")
         step = f"{status.get('step', 0)}/{status['max_steps']}" if status.get("max_steps") else ""
+        model = cfg.get("model") or summary.get("model") or "embedded"  # a CLI run stores only the options given
         rows.append({
             "run": run.id, "method": method, "state": status.get("state", ""), "stage": status.get("stage", ""),
-            "step": step, "model": cfg.get("model", ""), "data": run_data(method, cfg),
-            "result": run_result(run.summary() or {}), "created": format_time(config.get("created")),
+            "step": step, "model": model, "data": run_data(method, cfg),
+            "result": run_result(summary), "created": format_time(config.get("created")),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
