@@ -60,6 +60,15 @@ def as_messages(prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
+def prompt_text(prompt) -> str:
+    """The user's words of a prompt: the string itself, or the content of its last message.
+
+    >>> prompt_text("Hi?"), prompt_text([{"role": "system", "content": "Brief."}, {"role": "user", "content": "Hi?"}])
+    ('Hi?', 'Hi?')
+    """
+    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
+
+
 def rm_messages(prompt) -> list[dict]:
     """The reward model's view of a prompt: its messages, with an empty system turn unless it has its own.
 
@@ -309,7 +318,7 @@ def fit(cfg: Config, run, pairs: list[dict], stage: str = "reward_model", folder
         [
             {
                 "stage": stage,
-                "prompt": _text(as_messages(p["prompt"])[-1]),
+                "prompt": prompt_text(p["prompt"]),
                 "chosen": _text(p["chosen"]),
                 "rejected": _text(p["rejected"]),
                 "chosen_score": c,

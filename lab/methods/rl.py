@@ -82,10 +82,6 @@ def trainer_config(cfg: Config, output_dir: str):
     return GRPOConfig(**shared) if cfg.algorithm == "grpo" else RLOOConfig(**shared)
 
 
-def _prompt_text(prompt) -> str:
-    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
-
-
 def fit(
     cfg: Config, run, model, tokenizer, scorer, train_prompts: list, eval_prompts: list,
     base_answers: list[str] | None = None, base_complete: list[bool] | None = None, stage: str = "rl",
@@ -104,13 +100,13 @@ def fit(
 
     from lab import evaluate, personas
     from lab.methods.common import RunCallback, lora_config, setup_torch
-    from lab.methods.reward_model import as_messages
+    from lab.methods.reward_model import as_messages, prompt_text
 
     setup_torch(cfg.seed)
     persona = personas.get(cfg.persona) if cfg.persona else None
     live = bool(persona and cfg.eval_every and cfg.eval_every < cfg.steps and eval_prompts)
     subset = [as_messages(p) for p in eval_prompts[: cfg.eval_subset]] if live else []
-    subset_text = [_prompt_text(p) for p in subset]
+    subset_text = [prompt_text(p) for p in subset]
     win_rates: list[dict] = []
     eval_seconds = 0.0
 
@@ -138,7 +134,7 @@ def fit(
             prompts, completions, scores = scorer.last
             run.log_samples(
                 [
-                    {"stage": stage, "step": step, "prompt": _prompt_text(p), "completion": c, "reward": s}
+                    {"stage": stage, "step": step, "prompt": prompt_text(p), "completion": c, "reward": s}
                     for p, c, s in list(zip(prompts, completions, scores, strict=True))[:16]
                 ]
             )

@@ -263,10 +263,6 @@ def simulate_feedback(
 
 
 # --- the run -------------------------------------------------------------------------------------------------------
-def _user_text(prompt) -> str:
-    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
-
-
 def _mean(xs: list[float]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
 
@@ -277,7 +273,7 @@ def train(cfg: Config, run) -> dict:
     from lab import evaluate, models, personas
     from lab.methods import preference, reward_model, rl
     from lab.methods.common import open_feedback, setup_torch
-    from lab.methods.reward_model import _prompt_key, as_messages
+    from lab.methods.reward_model import _prompt_key, as_messages, prompt_text
 
     setup_torch(cfg.seed)
     t_start = time.time()
@@ -308,8 +304,8 @@ def train(cfg: Config, run) -> dict:
     pairs = store.preference_pairs(include_derived=True, conversational=True)
     ratings = store.unpaired(conversational=True)
     held = set(heldout)
-    pairs = [p for p in pairs if _user_text(p["prompt"]) not in held]  # held-out prompts stay unseen
-    ratings = [r for r in ratings if _user_text(r["prompt"]) not in held]
+    pairs = [p for p in pairs if prompt_text(p["prompt"]) not in held]  # held-out prompts stay unseen
+    ratings = [r for r in ratings if prompt_text(r["prompt"]) not in held]
 
     # 2. Reward model (trained for rm-rl; for kto/dpo only to score before/after) ---------------------------------
     scorer, rm_result = None, None
