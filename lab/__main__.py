@@ -34,14 +34,14 @@ def _cmd_check_data(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from lab import graders
+    from lab import grading
 
-    spec = graders.parse_spec(args.grader)
+    spec = grading.parse_spec(args.grader)
     item = json.loads(args.item) if args.item else {}
     if not isinstance(item, dict):
         raise LabError("--item must be a JSON object, e.g. '{\"answer\": \"Paris\"}'")
-    graders.validate_spec(spec, item_fields=set(item) or None)
-    score, why = graders.explain(spec, args.output, item)
+    grading.validate_spec(spec, item_fields=set(item) or None)
+    score, why = grading.explain(spec, args.output, item)
     print(why)
     print(score if score is not None else "None")
     return 0
@@ -56,14 +56,14 @@ def _print_summary(summary: dict) -> None:
 
 
 def _cmd_rft(args) -> int:
-    from lab import graders, runs
+    from lab import grading, runs
     from lab.methods import make_config
 
     config: dict = {}
     if args.data:
         config["task"] = args.data
     if args.grader:
-        config["graders"] = [graders.parse_spec(g) for g in args.grader]
+        config["graders"] = [grading.parse_spec(g) for g in args.grader]
     for key in ("model", "steps"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)

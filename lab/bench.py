@@ -74,7 +74,7 @@ def bench_rft(model: str = "embedded", extra: list[str] | None = None) -> dict:
 def bench_rlhf(model: str = "embedded", persona: str = "concise") -> dict:
     """rm-rl with simulated feedback, then kto and dpo on the same feedback; one summary row per route."""
     from lab.feedback import FeedbackStore
-    from lab.feedback_io import write_rows
+    from lab.feedback.files import write_rows
     from lab.methods.rlhf import ROUTES
 
     root = Path(tempfile.mkdtemp(prefix="bench_rlhf_"))
@@ -123,7 +123,8 @@ def bench_rlhf_plain(model: str = "embedded", persona: str = "concise") -> dict:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
 
-    from lab import evaluate, models, personas
+    from lab import evaluate, models
+    from lab.feedback import personas
 
     torch.manual_seed(0)
     path, out = models.resolve(model), Path(tempfile.mkdtemp(prefix="bench_rlhf_plain_"))
@@ -219,7 +220,7 @@ def bench_step(model: str = "embedded", steps: int = 4, rounds: int = 2) -> dict
     from trl import GRPOTrainer
 
     from lab import data, models, runs
-    from lab.graders import contains_answer
+    from lab.grading import contains_answer
     from lab.methods.common import RunCallback, lora_config, setup_torch
     from lab.methods.rft import Config, GradeRecorder, grpo_config, make_grpo_trainer
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from lab.graders import is_exact
+from lab.grading import is_exact
 
 
 @torch.no_grad()

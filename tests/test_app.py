@@ -13,7 +13,7 @@ import gradio as gr
 import plotly.graph_objects as go
 import pytest
 
-from lab import LabError, graders, plots, runs
+from lab import LabError, grading, plots, runs
 from lab.feedback import FeedbackStore
 from lab.ui import TABS, build_demo, common, compare_tab, rlhf_view, runs_tab, runs_view
 from lab.ui import rft_actions as act
@@ -59,7 +59,7 @@ def demo() -> gr.Blocks:
 
 def _preset(kind: str) -> str:
     """The name of the first preset of a grader type (preset names are for people and may change)."""
-    return next(name for name, spec in graders.PRESETS.items() if spec["type"] == kind)
+    return next(name for name, spec in grading.PRESETS.items() if spec["type"] == kind)
 
 
 def _fake_run(home: Path, state: str = "done") -> runs.Run:

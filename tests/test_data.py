@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import LabError, data
+from lab import LabError
+from lab.data import tasks as data
 from lab.data import bundled_tasks, describe, load_task, load_tasks, preview, split
 
 

@@ -1,4 +1,4 @@
-"""Tests for ``lab.feedback`` and ``lab.feedback_io``: the store keeps every row under concurrent writers and across
+"""Tests for ``lab.feedback`` and ``lab.feedback.files``: the store keeps every row under concurrent writers and across
 a restart; feedback files in TRL's formats import whole or not at all (with file, line and field in the message);
 exports read back the same; ratings give derived pairs."""
 
@@ -15,7 +15,7 @@ import pytest
 from lab import LabError
 from lab.__main__ import main
 from lab.feedback import PAIRS_PER_PROMPT, FeedbackStore
-from lab.feedback_io import parse_label
+from lab.feedback.files import parse_label
 
 
 @pytest.fixture

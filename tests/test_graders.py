@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import LabError
-from lab.graders import (
+from lab.grading import (
     DEFAULT_SPEC,
     GRADER_FUNCTIONS,
     PRESETS,
@@ -373,7 +373,7 @@ def test_python_spec_runs_in_the_sandbox_only_when_enabled(monkeypatch):
 
 
 def test_importing_graders_does_not_import_torch():
-    code = "import sys, lab.graders; print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    code = "import sys, lab.grading; print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.split() == ["False", "False"]

@@ -1,4 +1,4 @@
-"""Tests for ``lab.personas``: each simulated rater's rule, ties, win rates (ties count half), the helpers the
+"""Tests for ``lab.feedback.personas``: each simulated rater's rule, ties, win rates (ties count half), the helpers the
 simulator uses, and the bundled prompt list."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lab import LabError
-from lab.personas import (
+from lab.feedback.personas import (
     PERSONAS,
     Persona,
     get,

@@ -76,7 +76,7 @@ def test_too_few_pairs_fails_with_how_many_more(fresh_home, tiny_model, tmp_path
 
 def test_a_length_persona_pairs_only_what_it_can_see():
     """A cut-off answer loses to a finished one only when the finished one is visibly shorter; two cut-offs tie."""
-    from lab.personas import pair_up, verdicts
+    from lab.feedback.personas import pair_up, verdicts
 
     short, cut = "Paris.", "Well, that"
     assert pair_up("concise", "Capital?", LONG, short, a_complete=False) == (short, LONG)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from lab import LabError
-from lab.sandbox import check_source, run_python_grader, run_python_grader_with_errors
+from lab.grading.sandbox import check_source, run_python_grader, run_python_grader_with_errors
 
 SAMPLES = [{"output_text": "Paris"}, {"output_text": "Lyon"}]
 ITEMS = [{"answer": "Paris"}, {"answer": "Paris"}]

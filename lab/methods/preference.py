@@ -51,7 +51,7 @@ def kto_rows(ratings: list[dict], seed: int = 0) -> list[dict]:
 
     Refuses too few ratings, or ratings that are all up or all down (KTO needs both to contrast).
     """
-    from lab.graders import completion_text
+    from lab.grading import completion_text
     from lab.methods.reward_model import as_messages
 
     liked = sum(bool(r["label"]) for r in ratings)

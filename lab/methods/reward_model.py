@@ -50,7 +50,7 @@ class Config:
 
 # --- pairs ---------------------------------------------------------------------------------------------------------
 def _text(x) -> str:
-    from lab.graders import completion_text
+    from lab.grading import completion_text
 
     return completion_text(x)
 

@@ -5,7 +5,7 @@ The source text's four RFT steps, each a stage of this run:
 1. **Task data** with reference answers (``lab.data``), split into train and held-out valid questions.
 2. **Initial SFT** (optional warm-up): TRL ``SFTTrainer`` + LoRA on (question → reference answer), loss on the
    answer only. It teaches the *form* of the answer fast; too much of it overwrites what the model knew.
-3. **Grading**: each sampled answer is scored against its reference by the chosen graders (``lab.graders``).
+3. **Grading**: each sampled answer is scored against its reference by the chosen graders (``lab.grading``).
 4. **RL**: TRL ``GRPOTrainer`` on the same LoRA adapter. For each question it samples ``num_generations``
    answers, turns their grades into advantages relative to the group's mean (no value network), and takes a
    clipped policy-gradient step that makes the better-graded answers more likely.
@@ -24,7 +24,7 @@ DEFAULT_TASK = "opposites"
 
 
 def _default_graders() -> list[dict]:
-    from lab.graders import DEFAULT_SPEC
+    from lab.grading import DEFAULT_SPEC
 
     return [dict(DEFAULT_SPEC)]
 
@@ -142,7 +142,7 @@ class GradeRecorder:
     def flush(self, step: int, run, limit: int = 16) -> None:
         if not self.calls:
             return
-        from lab.graders import completion_text
+        from lab.grading import completion_text
 
         names = list(self.calls)
         prompts, completions, _ = self.calls[names[0]]
@@ -172,7 +172,7 @@ def train(cfg: Config, run) -> dict:
     """Run the four RFT stages on ``run``'s folder and return the summary (also written to summary.json)."""
     cfg.check()
     from lab import data, evaluate, models
-    from lab.graders import build_grader, validate_spec
+    from lab.grading import build_grader, validate_spec
     from lab.methods.common import RunCallback, lora_config, setup_torch
 
     setup_torch(cfg.seed)

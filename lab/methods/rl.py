@@ -98,7 +98,8 @@ def fit(
     from datasets import Dataset
     from trl import GRPOTrainer, RLOOTrainer
 
-    from lab import evaluate, personas
+    from lab import evaluate
+    from lab.feedback import personas
     from lab.methods.common import RunCallback, lora_config, setup_torch
     from lab.methods.reward_model import as_messages, prompt_text
 
@@ -169,7 +170,8 @@ def fit(
 
 def train(cfg: Config, run) -> dict:
     """Standalone RL on a saved reward model, over the class prompts (``assets/prompts.txt``) minus held-out ones."""
-    from lab import models, personas
+    from lab import models
+    from lab.feedback import personas
     from lab.methods import reward_model
 
     if not cfg.reward_model:

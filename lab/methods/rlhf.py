@@ -3,8 +3,8 @@
 The stages of one run (each a ``stage`` in status.json and metrics.jsonl):
 
 1. **simulate** (only when no feedback is given): the base model answers each training prompt four times at T≈1;
-   a persona (``lab.personas``) gives each answer a thumb and ranks the four: every two it can tell apart make a
-   preference pair.
+   a persona (``lab.feedback.personas``) gives each answer a thumb and ranks the four: every two it can tell apart
+   make a preference pair.
 2. **reward_model**: TRL ``RewardTrainer`` learns r(prompt, answer) from the pairs (``lab.methods.reward_model``).
    For ``kto``/``dpo`` it is trained too, but only to score answers before/after (not counted in train_seconds).
 3. **rl** (``rm-rl``: GRPO/RLOO against the reward model with a KL leash to the base, ``lab.methods.rl``), or
@@ -73,7 +73,7 @@ class Config:
         if self.method not in ROUTES:
             raise LabError(f"rlhf: method must be one of {', '.join(ROUTES)} (got '{self.method}')")
         if self.persona:
-            from lab import personas
+            from lab.feedback import personas
 
             personas.get(self.persona)
         elif not self.feedback:
@@ -218,7 +218,8 @@ def simulate_feedback(
 
     import torch
 
-    from lab import models, personas
+    from lab import models
+    from lab.feedback import personas
 
     persona = personas.get(persona)
     k = answers_per_prompt
@@ -270,7 +271,8 @@ def _mean(xs: list[float]) -> float | None:
 def train(cfg: Config, run) -> dict:
     """Run the RLHF stages on ``run``'s folder and return the summary (also written to summary.json)."""
     cfg.check()
-    from lab import evaluate, models, personas
+    from lab import evaluate, models
+    from lab.feedback import personas
     from lab.methods import preference, reward_model, rl
     from lab.methods.common import open_feedback, setup_torch
     from lab.methods.reward_model import _prompt_key, as_messages, prompt_text

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, personas, runs
+from lab import LabError, runs
+from lab.feedback import personas
 from lab.ui import rlhf_actions
 from lab.ui.common import empty_frame, user_errors
 from lab.ui.rlhf_view import answer_with_score

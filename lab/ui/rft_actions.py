@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import LabError, data, graders, lab_home, runs
+from lab import LabError, data, grading, lab_home, runs
 from lab.methods.rft import DEFAULT_TASK, Config
 from lab.ui.common import field_help, form_config
 
@@ -129,7 +129,7 @@ def parse_specs(text: str) -> list[dict]:
         raise LabError("graders: the list is empty. Pick a preset, or add a spec.")
     for i, spec in enumerate(specs, start=1):
         try:
-            graders.validate_spec(spec)
+            grading.validate_spec(spec)
         except LabError as e:
             raise LabError(f"grader #{i}{_named(spec)}: {e}") from None
     names = [_name(s) for s in specs]
@@ -147,9 +147,9 @@ def merge_presets(selected: list[str] | None, current: str) -> str:
     """
     existing = _json(current or "[]", "graders JSON")  # on an error the user's text stays: fix it, pick again
     existing = existing if isinstance(existing, list) else [existing]
-    presets = list(graders.PRESETS.values())
+    presets = list(grading.PRESETS.values())
     custom = [s for s in existing if s not in presets]
-    return specs_json([graders.PRESETS[n] for n in (selected or []) if n in graders.PRESETS] + custom)
+    return specs_json([grading.PRESETS[n] for n in (selected or []) if n in grading.PRESETS] + custom)
 
 
 def check_graders(text: str, task: str) -> str:
@@ -158,8 +158,8 @@ def check_graders(text: str, task: str) -> str:
     fields = set(data.load_task(check_task(task)).column_names)
     for i, spec in enumerate(specs, start=1):
         try:
-            graders.validate_spec(spec, item_fields=fields)
-            graders.build_grader(spec)  # a python grader while they are switched off fails here, not in the run
+            grading.validate_spec(spec, item_fields=fields)
+            grading.build_grader(spec)  # a python grader while they are switched off fails here, not in the run
         except LabError as e:
             raise LabError(f"grader #{i}{_named(spec)}: {e}") from None
     names = ", ".join(f"`{_name(s)}`" for s in specs)
@@ -175,7 +175,7 @@ def grade(text: str, output: str, item_text: str) -> tuple[str, pd.DataFrame]:
     rows, total = [], 0.0
     for i, spec in enumerate(specs, start=1):
         try:
-            score, why = graders.explain(spec, output or "", item)
+            score, why = grading.explain(spec, output or "", item)
         except LabError as e:
             raise LabError(f"grader #{i}{_named(spec)}: {e}") from None
         total += score or 0.0
@@ -208,7 +208,7 @@ def _json(text: str, what: str) -> Any:
 
 
 def _name(spec: dict) -> str:
-    """The name TRL logs a grader under (``rewards/<name>/mean``), as ``graders.build_grader`` makes it."""
+    """The name TRL logs a grader under (``rewards/<name>/mean``), as ``grading.build_grader`` makes it."""
     return re.sub(r"[^0-9A-Za-z_]+", "_", spec.get("name") or "").strip("_") or str(spec.get("type"))
 
 

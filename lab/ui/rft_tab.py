@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from lab import LabError, data, graders, runs
+from lab import LabError, data, grading, runs
 from lab.ui import rft_actions as act
 from lab.ui import runs_view
 from lab.ui.common import empty_frame, steps_html, user_errors
@@ -59,13 +59,13 @@ def build_rft_tab() -> None:
     gr.Markdown("## ② Graders: how an answer is scored against its reference", elem_classes=["section"])
     with gr.Row():
         with gr.Column(scale=1):
-            default_name = next(n for n, s in graders.PRESETS.items() if s == graders.DEFAULT_SPEC)
+            default_name = next(n for n, s in grading.PRESETS.items() if s == grading.DEFAULT_SPEC)
             presets = gr.Dropdown(
-                list(graders.PRESETS), value=[default_name], multiselect=True, label="Graders (presets)",
+                list(grading.PRESETS), value=[default_name], multiselect=True, label="Graders (presets)",
                 info="Pick one or more; the reward is the sum of their scores.",
             )  # fmt: skip
             specs = gr.Code(
-                act.specs_json([graders.DEFAULT_SPEC]), language="json", lines=12, max_lines=30,
+                act.specs_json([grading.DEFAULT_SPEC]), language="json", lines=12, max_lines=30,
                 label="Grader specs (JSON list): edit a preset or add your own",
             )  # fmt: skip
             with gr.Row():

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from lab import LabError, personas, runs
-from lab.feedback import FeedbackStore
+from lab import LabError, runs
+from lab.feedback import FeedbackStore, personas
 from lab.methods.reward_model import MIN_PAIRS
 from lab.methods.rlhf import Config
 from lab.ui.common import esc, field_help, form_config

@@ -2,8 +2,9 @@
 
 ① people chat with the model and rate its answers (thumb up or down, or the better of two), every click stored
 at once in the shared feedback store (``lab.feedback``), which can be reviewed, pruned, imported and exported;
-② simulated raters (``lab.personas``) add ratings when a class is small; ③ → ④ a run trains a reward model and the
-policy (or KTO/DPO) on the store, with live curves; then the held-out results. Actions: ``lab.ui.rlhf_actions``.
+② simulated raters (``lab.feedback.personas``) add ratings when a class is small; ③ → ④ a run trains a reward model
+and the policy (or KTO/DPO) on the store, with live curves; then the held-out results.
+Actions: ``lab.ui.rlhf_actions``.
 
 Per-browser state: which model wrote each chat answer (and its rating id), the two answers awaiting a verdict,
 the run being watched, and what the pollers last saw.
@@ -15,8 +16,8 @@ import time
 
 import gradio as gr
 
-from lab import LabError, personas, runs
-from lab.feedback import FeedbackStore
+from lab import LabError, runs
+from lab.feedback import FeedbackStore, personas
 from lab.ui import rlhf_actions as act
 from lab.ui import runs_view
 from lab.ui.common import empty_frame, steps_html, user_errors

@@ -7,10 +7,10 @@ The schema follows OpenAI's graders where they overlap (``string_check``, ``text
 :func:`parse_spec` reads a spec from JSON text or a file, :data:`PRESETS` holds ready-made specs and
 :data:`DEFAULT_SPEC` is the one a run uses when given none. A ``multi`` grader combines named sub-graders with a
 small arithmetic formula, evaluated on its syntax tree (never ``eval``); a ``python`` grader runs in
-:mod:`lab.sandbox`.
+:mod:`lab.grading.sandbox`.
 
-The scoring itself (normalization, numbers, similarity metrics) comes from :mod:`lab.graders`, which re-exports
-the public names of this module.
+The scoring itself (normalization, numbers, similarity metrics) comes from :mod:`lab.grading.functions`;
+:mod:`lab.grading` re-exports the public names of both.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import LabError
-from lab.graders import (
+from lab.grading.functions import (
     _METRICS_OK,
     SIMILARITY_METRICS,
     Scores,
@@ -139,7 +139,7 @@ def _check_field(check: Any, value: Any, path: str, item_fields: set[str] | None
         for inner in _REF_RE.findall(value):
             _check_ref(inner, path, item_fields)
     elif check == "source":
-        from lab import sandbox
+        from lab.grading import sandbox
 
         try:
             sandbox.check_source(value)
@@ -379,7 +379,7 @@ def _run(spec: dict, texts: list[str], items: list[dict]) -> tuple[Scores, list[
     if kind == "multi":
         return _run_multi(spec, texts, items)
     if kind == "python":
-        from lab import sandbox
+        from lab.grading import sandbox
 
         samples = [{"output_text": t, "output_json": _json_or_none(t)} for t in texts]
         scores, errors = sandbox.run_python_grader_with_errors(spec["source"], samples, items, _opt(spec, "timeout"))
@@ -465,7 +465,7 @@ def build_grader(spec: dict) -> Callable[..., Scores]:
     spec = copy.deepcopy(spec)
     validate_spec(spec)
     if _uses_python(spec):
-        from lab import sandbox
+        from lab.grading import sandbox
 
         sandbox.ensure_enabled()
 

@@ -37,7 +37,7 @@ __all__ = [
     "win_rate",
 ]
 
-PROMPTS_FILE = Path(__file__).parent.parent / "assets" / "prompts.txt"
+PROMPTS_FILE = Path(__file__).resolve().parents[2] / "assets" / "prompts.txt"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Task and feedback files, bytes → rows: the low-level reading under :mod:`lab.data` and :mod:`lab.feedback_io`.
+"""Task and feedback files, bytes → rows: the low-level reading under :mod:`lab.data` and :mod:`lab.feedback.files`.
 
 :func:`read_text` refuses what is not a readable UTF-8 text file (missing, a folder, too big, empty, UTF-16, a
 ZIP/Parquet/gzip/PDF upload, binary, not UTF-8) and says where decoding failed. :func:`parse` sniffs the format

@@ -6,9 +6,7 @@ variance), :func:`numeric_match`, :func:`fuzzy_match`, :func:`rouge_l`, :func:`b
 work in any TRL script; :data:`GRADER_FUNCTIONS` maps names to them for the UI. Under them sit the text helpers
 (:func:`completion_text`, :func:`normalize`, :func:`is_exact`) and the similarity metrics (:func:`similarity`).
 
-Graders from a **JSON spec** (:func:`build_grader`, :func:`validate_spec`, :func:`explain`, :func:`parse_spec`,
-:data:`PRESETS`, :data:`DEFAULT_SPEC`) live in :mod:`lab.grader_specs`, which builds on this module; they are
-re-exported here, so ``from lab.graders import build_grader`` keeps working.
+Graders from a **JSON spec** live in :mod:`lab.grading.specs`, which builds on this module.
 
 "Exact-match accuracy" in this project always means :func:`is_exact`: equal after :func:`normalize` (NFKC,
 casefold, collapsed spaces, punctuation/quotes/markdown stripped at both ends; inner text untouched).
@@ -24,17 +22,14 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lab import LabError
 
-if TYPE_CHECKING:
-    from lab.grader_specs import DEFAULT_SPEC, PRESETS, build_grader, explain, parse_spec, validate_spec
-
 __all__ = [
-    "DEFAULT_SPEC", "GRADER_FUNCTIONS", "PRESETS", "bleu", "build_grader", "completion_text", "contains_answer",
-    "cosine_similarity", "exact_match", "explain", "fuzzy_match", "is_exact", "normalize", "numeric_match",
-    "parse_spec", "rouge_l", "similarity", "validate_spec",
+    "GRADER_FUNCTIONS", "SIMILARITY_METRICS", "Scores", "bleu", "completion_text", "contains_answer",
+    "cosine_similarity", "exact_match", "fuzzy_match", "is_exact", "normalize", "numeric_match", "rouge_l",
+    "similarity",
 ]  # fmt: skip
 
 Scores = list[float | None]
@@ -321,18 +316,3 @@ GRADER_FUNCTIONS: dict[str, Callable[..., list]] = {
     "bleu": bleu,
     "cosine": cosine_similarity,
 }
-
-
-# ---------------------------------------------------------------------------------------------------- JSON specs
-
-_SPEC_NAMES = ("DEFAULT_SPEC", "PRESETS", "build_grader", "explain", "parse_spec", "validate_spec")
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export the JSON-spec names of :mod:`lab.grader_specs` on first use (it imports this module: no cycle)."""
-    if name in _SPEC_NAMES:
-        from lab import grader_specs
-
-        value = globals()[name] = getattr(grader_specs, name)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

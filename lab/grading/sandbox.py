@@ -278,7 +278,7 @@ def ensure_enabled() -> None:
     if not python_graders_enabled():
         raise LabError(
             f"python graders are off; set {_ENV_FLAG}=1 in the environment to run them (only on a machine where "
-            "you trust everyone who can type a grader: see lab/sandbox.py)."
+            "you trust everyone who can type a grader: see lab/grading/sandbox.py)."
         )
 
 

@@ -16,7 +16,7 @@ write — and says where: file, line (1-based file lines; a CSV header is line 1
 Up to ``MAX_PROBLEMS`` problems are reported together so that one round of edits fixes most of them.
 
 This module holds the row rules and the public API; reading bytes into rows (size, binary and encoding checks,
-CSV/JSON/JSONL parsing with line numbers, format sniffing) is :mod:`lab.data_formats`.
+CSV/JSON/JSONL parsing with line numbers, format sniffing) is :mod:`lab.data.formats`.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from typing import Any
 import datasets
 import pandas as pd
 
-from lab import LabError, data_formats
-from lab.data_formats import MAX_PROBLEMS  # noqa: F401  (re-exported, like the private names lab.feedback_io uses)
-from lab.data_formats import Problems as _Problems
-from lab.data_formats import Row as _Row
-from lab.data_formats import find_key as _find_key
-from lab.data_formats import json_type as _json_type  # noqa: F401  (re-exported for lab.feedback_io)
+from lab import LabError
+from lab.data import formats as data_formats
+from lab.data.formats import MAX_PROBLEMS  # noqa: F401  (re-exported, like the private names lab.feedback_io uses)
+from lab.data.formats import Problems as _Problems
+from lab.data.formats import Row as _Row
+from lab.data.formats import find_key as _find_key
+from lab.data.formats import json_type as _json_type  # noqa: F401  (re-exported for lab.feedback_io)
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -70,7 +71,7 @@ MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 500
 MAX_ROWS = 20_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
-TASKS_DIR = Path(__file__).parent.parent / "assets" / "tasks"
+TASKS_DIR = Path(__file__).resolve().parents[2] / "assets" / "tasks"
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _RESERVED = {"prompt", "question", "answer"}  # output columns; a source field with one of these names is renamed
@@ -178,12 +179,12 @@ def _extra_columns(ds: datasets.Dataset) -> list[str]:
 
 
 def _read_text(path: Path, name: str) -> str:
-    """The file's text under this module's limits (see :func:`lab.data_formats.read_text`)."""
+    """The file's text under this module's limits (see :func:`lab.data.formats.read_text`)."""
     return data_formats.read_text(path, name, max_bytes=MAX_FILE_BYTES, max_rows=MAX_ROWS)
 
 
 def _parse(path: Path, text: str, name: str) -> tuple[list[_Row], list[str], int | None]:
-    """Rows, column names and a CSV's header line (see :func:`lab.data_formats.parse`)."""
+    """Rows, column names and a CSV's header line (see :func:`lab.data.formats.parse`)."""
     return data_formats.parse(path, text, name, max_rows=MAX_ROWS, question_columns=QUESTION_COLUMNS)
 
 

@@ -9,14 +9,15 @@ Two kinds of feedback, the two data formats TRL's preference trainers read:
   from the same source form a *derived pair* (``derived_pairs()``).
 
 Each row keeps where it came from: ``source`` is ``"human"`` (the chat tab), ``"import:<file name>"`` or
-``"simulated:<persona>"`` (``lab.personas``). A prompt is stored as the user's text plus an optional system text;
-``conversational=True`` gives it back as TRL's message lists, otherwise the system text (if any) leads the prompt.
+``"simulated:<persona>"`` (:mod:`lab.feedback.personas`). A prompt is stored as the user's text plus an optional
+system text; ``conversational=True`` gives it back as TRL's message lists, otherwise the system text (if any)
+leads the prompt.
 
 The store is safe to share: every operation opens its own short connection (WAL journal, 10 s busy timeout), so
 Gradio's worker threads, the CLI and training processes can all write at once. Every write is committed when the
 call returns. ``import_file`` reads and validates a whole file (CSV, JSONL or JSON, plain or conversational) first
 and stores it in one transaction: any problem raises ``LabError`` naming file, line and field, and nothing is
-stored. Parsing lives in ``lab.feedback_io``.
+stored. Parsing lives in ``lab.feedback.files``.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ class FeedbackStore:
 
         ``source`` defaults to ``"import:<file name>"``. Returns ``{"ratings": n, "pairs": m}``.
         """
-        from lab.feedback_io import read_feedback_file
+        from lab.feedback.files import read_feedback_file
 
         path = Path(path).expanduser()
         source = check_source(source or f"import:{path.name}")
@@ -238,7 +239,7 @@ class FeedbackStore:
         self, path: str | Path, kind: str = "unpaired", conversational: bool = False, source: str | None = None
     ) -> int:
         """Write ``unpaired()`` or ``preference_pairs()`` to a .jsonl, .json or .csv file; return the row count."""
-        from lab.feedback_io import write_rows
+        from lab.feedback.files import write_rows
 
         if kind not in ("unpaired", "paired"):
             raise LabError(f"export kind {kind!r} is not valid: use 'unpaired' (ratings) or 'paired' (pairs).")

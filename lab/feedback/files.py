@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import LabError
-from lab import data as _data
-from lab.feedback import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text
+from lab.data import tasks as _data
+from lab.feedback.store import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text
 
 __all__ = ["parse_label", "read_feedback_file", "write_rows"]
 

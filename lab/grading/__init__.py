@@ -1,0 +1,36 @@
+"""Grading: everything that turns an answer and its reference into a score — the RFT reward and the evaluation.
+
+- :mod:`lab.grading.functions` — plain grader functions with TRL's reward signature
+  (``f(completions, answer, **kwargs) -> list[float | None]``), the text helpers under them and the similarity
+  metrics (rapidfuzz, BLEU, ROUGE, MiniLM embeddings);
+- :mod:`lab.grading.specs` — graders from JSON specs (OpenAI's grader schema where it overlaps): validate, build a
+  reward function, explain a score, presets;
+- :mod:`lab.grading.sandbox` — user-written python graders in a locked-down subprocess.
+
+The public names of the first two are re-exported here: ``from lab.grading import build_grader, exact_match``.
+Importing this package does not import torch.
+"""
+
+from lab.grading.functions import (
+    GRADER_FUNCTIONS,
+    SIMILARITY_METRICS,
+    Scores,
+    bleu,
+    completion_text,
+    contains_answer,
+    cosine_similarity,
+    exact_match,
+    fuzzy_match,
+    is_exact,
+    normalize,
+    numeric_match,
+    rouge_l,
+    similarity,
+)
+from lab.grading.specs import DEFAULT_SPEC, PRESETS, build_grader, explain, parse_spec, validate_spec
+
+__all__ = [
+    "DEFAULT_SPEC", "GRADER_FUNCTIONS", "PRESETS", "SIMILARITY_METRICS", "Scores", "bleu", "build_grader",
+    "completion_text", "contains_answer", "cosine_similarity", "exact_match", "explain", "fuzzy_match", "is_exact",
+    "normalize", "numeric_match", "parse_spec", "rouge_l", "similarity", "validate_spec",
+]  # fmt: skip
