@@ -33,6 +33,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from lab import LabError, models
+from lab.messages import chat_messages as messages  # chat.messages(history): the name callers and tests use
 
 __all__ = ["Loaded", "greedy_answers", "load", "messages", "sample_two", "set_threads", "stream_reply"]
 
@@ -97,43 +98,6 @@ def load(model: str = models.EMBEDDED, adapter: str | Path | None = None) -> Loa
             while len(_cache) > _cache_size():
                 _cache.popitem(last=False)  # a generation still running keeps its own reference
         return entry
-
-
-def messages(history: str | Sequence[Any]) -> list[dict[str, str]]:
-    """A prompt or a chat history as plain ``{"role", "content"}`` messages.
-
-    Accepts a string (one user turn), ``{"role", "content"}`` dicts whose content is text or Gradio's list of
-    ``{"type": "text", "text": …}`` parts, and ``(user, assistant)`` tuples.
-
-    >>> messages("Hi")
-    [{'role': 'user', 'content': 'Hi'}]
-    >>> messages([{"role": "user", "content": [{"type": "text", "text": "Hi"}]}, ("Again?", None)])
-    [{'role': 'user', 'content': 'Hi'}, {'role': 'user', 'content': 'Again?'}]
-    """
-    if isinstance(history, str):
-        return [{"role": "user", "content": history}]
-    out = []
-    for item in history:
-        if isinstance(item, list | tuple):
-            pairs = [("user", item[0]), ("assistant", item[1] if len(item) > 1 else None)]
-        else:
-            pairs = [(item.get("role", "user"), item.get("content"))]
-        for role, content in pairs:
-            text = _text(content)
-            if text is not None:
-                out.append({"role": role, "content": text})
-    return out
-
-
-def _text(content: Any) -> str | None:
-    if content is None or isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return content.get("text") if content.get("type", "text") == "text" else None
-    if isinstance(content, list | tuple):
-        parts = [t for t in (_text(c) for c in content) if t]
-        return "\n".join(parts) if parts else None
-    return str(content)
 
 
 def _encode(entry: Loaded, history: str | Sequence[Any], max_new_tokens: int) -> dict:

@@ -2,6 +2,8 @@
 
 Greedy decoding (no sampling) so "before" and "after" differ only by the weights. A PEFT model can be evaluated
 with its adapter on, or off (``with model.disable_adapter()``) — the base model's answers — without loading twice.
+:func:`batched_answers` is the batched generation under :func:`generate`, and under the sampled answers of
+:func:`lab.methods.rlhf.sample_answers`.
 """
 
 from __future__ import annotations
@@ -31,30 +33,47 @@ def generate(
     """
     was_training = model.training
     model.eval()
-    tokenizer.padding_side = "left"
     off = model.disable_adapter() if (not adapter and hasattr(model, "disable_adapter")) else contextlib.nullcontext()
-    answers: list[str] = []
-    complete: list[bool] = []
     with off:
-        for i in range(0, len(prompts), batch_size):
-            texts = [
-                tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
-                for p in prompts[i : i + batch_size]
-            ]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            out = model.generate(
-                **enc,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            new = out[:, enc["input_ids"].shape[1] :]
-            answers += tokenizer.batch_decode(new, skip_special_tokens=True)
-            complete += (new == tokenizer.eos_token_id).any(dim=1).tolist()
+        answers, complete = batched_answers(
+            model, tokenizer, prompts, batch_size, max_new_tokens=max_new_tokens, do_sample=False
+        )
     if was_training:
         model.train()
-    answers = [a.strip() for a in answers]
     return (answers, complete) if return_complete else answers
+
+
+@torch.no_grad()
+def batched_answers(
+    model,
+    tokenizer,
+    prompts: Sequence[list[dict]],
+    batch_size: int,
+    progress: Callable[[int, int], None] | None = None,
+    **generate_kwargs,
+) -> tuple[list[str], list[bool]]:
+    """Answers to conversational prompts (stripped) and, per answer, whether it ended (end-of-sequence).
+
+    Prompts go through the chat template in left-padded batches of ``batch_size``; ``generate_kwargs`` go to
+    ``model.generate`` as they are (greedy or sampling; with ``num_return_sequences=k`` each prompt's ``k`` answers
+    are next to each other). ``progress(done, total)`` is called after each batch with the prompts done so far.
+    """
+    tokenizer.padding_side = "left"
+    answers: list[str] = []
+    complete: list[bool] = []
+    for i in range(0, len(prompts), batch_size):
+        texts = [
+            tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
+            for p in prompts[i : i + batch_size]
+        ]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        out = model.generate(**enc, **generate_kwargs, pad_token_id=tokenizer.pad_token_id)
+        new = out[:, enc["input_ids"].shape[1] :]
+        answers += tokenizer.batch_decode(new, skip_special_tokens=True)
+        complete += (new == tokenizer.eos_token_id).any(dim=1).tolist()
+        if progress is not None:
+            progress(min(i + batch_size, len(prompts)), len(prompts))
+    return [a.strip() for a in answers], complete
 
 
 def score(answers: list[str], rows: list[dict], graders: Sequence[Callable]) -> dict:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from lab import LabError
-from lab.data import tasks as data
 from lab.data import bundled_tasks, describe, load_task, load_tasks, preview, split
+from lab.data import tasks as data
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:

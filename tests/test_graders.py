@@ -16,7 +16,6 @@ from lab.grading import (
     GRADER_FUNCTIONS,
     PRESETS,
     build_grader,
-    completion_text,
     contains_answer,
     exact_match,
     explain,
@@ -27,6 +26,7 @@ from lab.grading import (
     parse_spec,
     validate_spec,
 )
+from lab.messages import completion_text
 
 OUT, ANS = "{{sample.output_text}}", "{{item.answer}}"
 

@@ -13,7 +13,8 @@ objects, or an object holding one under "data"/"rows"/"examples"), or OpenAI RFT
 
 Validation refuses the whole file on any problem — a partial task set would train on something the user did not
 write — and says where: file, line (1-based file lines; a CSV header is line 1), column or field, and the fix.
-Up to ``MAX_PROBLEMS`` problems are reported together so that one round of edits fixes most of them.
+Up to :data:`lab.data.formats.MAX_PROBLEMS` problems are reported together so that one round of edits fixes most
+of them. The text rules and limits of questions and messages are :mod:`lab.messages`.
 
 This module holds the row rules and the public API; reading bytes into rows (size, binary and encoding checks,
 CSV/JSON/JSONL parsing with line numbers, format sniffing) is :mod:`lab.data.formats`.
@@ -21,7 +22,6 @@ CSV/JSON/JSONL parsing with line numbers, format sniffing) is :mod:`lab.data.for
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,8 @@ import pandas as pd
 
 from lab import LabError
 from lab.data import formats as data_formats
-from lab.data.formats import MAX_PROBLEMS  # noqa: F401  (re-exported, like the private names lab.feedback_io uses)
-from lab.data.formats import Problems as _Problems
-from lab.data.formats import Row as _Row
-from lab.data.formats import find_key as _find_key
-from lab.data.formats import json_type as _json_type  # noqa: F401  (re-exported for lab.feedback_io)
+from lab.data.formats import Problems, Row, find_key
+from lab.messages import MAX_QUESTION_CHARS, MAX_REFERENCE_CHARS, read_messages, value_text
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -67,13 +64,11 @@ ANSWER_COLUMNS: tuple[str, ...] = (
 )
 """Names accepted for the reference-answer column (any case), in order of preference."""
 SYSTEM_COLUMN = "system"
-MAX_QUESTION_CHARS = 2000
-MAX_ANSWER_CHARS = 500
+MAX_ANSWER_CHARS = MAX_REFERENCE_CHARS  # lab.data's name for the reference-answer limit (MAX_QUESTION_CHARS beside)
 MAX_ROWS = 20_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 TASKS_DIR = Path(__file__).resolve().parents[2] / "assets" / "tasks"
 
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _RESERVED = {"prompt", "question", "answer"}  # output columns; a source field with one of these names is renamed
 
 
@@ -175,7 +170,7 @@ def _extra_columns(ds: datasets.Dataset) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- file → rows
-# lab.feedback_io reads feedback files through these two as well (and uses _Problems, _find_key, _json_type, _text).
+# lab.feedback.files reads feedback files under the same limits, through lab.data.formats.
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -183,7 +178,7 @@ def _read_text(path: Path, name: str) -> str:
     return data_formats.read_text(path, name, max_bytes=MAX_FILE_BYTES, max_rows=MAX_ROWS)
 
 
-def _parse(path: Path, text: str, name: str) -> tuple[list[_Row], list[str], int | None]:
+def _parse(path: Path, text: str, name: str) -> tuple[list[Row], list[str], int | None]:
     """Rows, column names and a CSV's header line (see :func:`lab.data.formats.parse`)."""
     return data_formats.parse(path, text, name, max_rows=MAX_ROWS, question_columns=QUESTION_COLUMNS)
 
@@ -191,21 +186,21 @@ def _parse(path: Path, text: str, name: str) -> tuple[list[_Row], list[str], int
 # ------------------------------------------------------------------------------------------- rows → dataset
 
 
-def _to_dataset(rows: list[_Row], columns: list[str], name: str, header_line: int | None) -> datasets.Dataset:
+def _to_dataset(rows: list[Row], columns: list[str], name: str, header_line: int | None) -> datasets.Dataset:
     """Validate every row and build the dataset, or raise with the problems found."""
     has_messages = any(c.strip().lower() == "messages" for c in columns)
     at = f"line {header_line} (the header): " if header_line else ""
     for kind, names in (("question", QUESTION_COLUMNS), ("answer", ANSWER_COLUMNS)):
         if kind == "question" and has_messages:
             continue
-        if not any(_find_key(r.fields, names) for r in rows):
+        if not any(find_key(r.fields, names) for r in rows):
             found = ", ".join(map(repr, columns)) or "(none)"
             extra = " (or, OpenAI style, a 'messages' list)" if kind == "question" else ""
             raise LabError(
                 f"Cannot load {name}: {at}no {kind} column. Columns found: {found}. Name the {kind} column one of "
                 f"{', '.join(names)}{extra} (any case)."
             )
-    problems = _Problems(name)
+    problems = Problems(name)
     out: list[dict[str, Any]] = []
     for row in rows:
         converted = _convert_row(row, problems)
@@ -223,17 +218,17 @@ def _to_dataset(rows: list[_Row], columns: list[str], name: str, header_line: in
     return datasets.Dataset.from_dict(table)
 
 
-def _convert_row(row: _Row, problems: _Problems) -> dict[str, Any] | None:
+def _convert_row(row: Row, problems: Problems) -> dict[str, Any] | None:
     """``{prompt, question, answer, **extras}`` for one row, or ``None`` after recording its problems."""
     fields = row.fields
     at = f"line {row.line}"
     before = problems.total
     used: set[str] = set()
-    system_key = _find_key(fields, (SYSTEM_COLUMN,))
-    system = _text(fields[system_key]).strip() if system_key else ""
-    messages_key = _find_key(fields, ("messages",))
-    question_key = None if messages_key else _find_key(fields, QUESTION_COLUMNS)
-    answer_key = _find_key(fields, ANSWER_COLUMNS)
+    system_key = find_key(fields, (SYSTEM_COLUMN,))
+    system = value_text(fields[system_key], json_scalars=True).strip() if system_key else ""
+    messages_key = find_key(fields, ("messages",))
+    question_key = None if messages_key else find_key(fields, QUESTION_COLUMNS)
+    answer_key = find_key(fields, ANSWER_COLUMNS)
     prompt: list[dict[str, str]] = []
     question = ""
     source = messages_key or question_key
@@ -247,7 +242,7 @@ def _convert_row(row: _Row, problems: _Problems) -> dict[str, Any] | None:
     elif isinstance(fields[source], dict):
         problems.add(f"{at}, field '{source}'", "is a JSON object; the question must be text")
     else:
-        question = _text(fields[source]).strip()
+        question = value_text(fields[source], json_scalars=True).strip()
         prompt = [{"role": "user", "content": question}]
         if not question:
             problems.add(f"{at}, field '{source}'", "the question is empty. Write the question, or delete the row")
@@ -266,7 +261,7 @@ def _convert_row(row: _Row, problems: _Problems) -> dict[str, Any] | None:
         problems.add(at, f"no answer field (fields: {', '.join(fields)}). Add one named {ANSWER_COLUMNS[0]!r}")
     else:
         value = fields[answer_key]
-        answer = (value if isinstance(value, str) else "" if value is None else _text(value)).strip()
+        answer = value_text(value, json_scalars=True).strip()
         if not answer:
             problems.add(f"{at}, field '{answer_key}'", "the reference answer is empty. Write it, or delete the row")
         elif len(answer) > MAX_ANSWER_CHARS:
@@ -288,53 +283,32 @@ def _convert_row(row: _Row, problems: _Problems) -> dict[str, Any] | None:
     return result
 
 
-def _messages(value: list[Any], at: str, problems: _Problems) -> list[dict[str, str]]:
-    """Validate an OpenAI/TRL message list; roles map to system/user/assistant; it must end with the user."""
-    out: list[dict[str, str]] = []
-    before = problems.total
+def _messages(value: list[Any], at: str, problems: Problems) -> list[dict[str, str]]:
+    """Validate an OpenAI/TRL message list (see :func:`lab.messages.read_messages`); it must end with the user."""
     if not value:
         problems.add(at, "the message list is empty. Add at least a user message with the question")
         return []
-    for i, message in enumerate(value):
-        if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            problems.add(at, f"message {i + 1} must be an object with 'role' and 'content'")
-            continue
-        role = _ROLES.get(str(message["role"]).lower())
-        if role is None:
-            problems.add(at, f"message {i + 1} has role {message['role']!r}; use system, developer, user or assistant")
-            continue
-        content = message["content"]
-        if isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": "…"}]
-            texts = [p.get("text") for p in content if isinstance(p, dict)]
-            if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
-                problems.add(at, f"message {i + 1}: only text content is supported")
-                continue
-            content = "".join(texts)
-        out.append({"role": role, "content": _text(content)})
-    if problems.total == before and out[-1]["role"] != "user":
+    out, found = read_messages(value)
+    for problem in found:
+        problems.add(at, problem)
+    if found:
+        return []
+    if out[-1]["role"] != "user":
         problems.add(
             at,
             f"the last message has role {value[-1]['role']!r}; it must be 'user'. An RFT prompt ends "
             "with the user's question: the model writes the answer, and the reference goes in "
             "'reference_answer'",
         )
-    return out if problems.total == before else []
-
-
-def _text(value: Any) -> str:
-    """Text of a scalar (numbers as JSON writes them: 4 → "4"); nested values as JSON text; None → ""."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+        return []
+    return out
 
 
 def _uniform(values: list[Any]) -> list[Any]:
     """Make one extra column Arrow-friendly: nested values → JSON text; mixed scalar types → text; None stays."""
-    values = [_text(v) if isinstance(v, list | dict) else v for v in values]
+    values = [value_text(v) if isinstance(v, list | dict) else v for v in values]
     kinds = {type(v) for v in values if v is not None}
     if len(kinds) <= 1 or kinds == {int, float}:
         if kinds != {int} or all(-(2**63) <= v < 2**63 for v in values if v is not None):
             return values
-    return [None if v is None else _text(v) for v in values]
+    return [None if v is None else value_text(v, json_scalars=True) for v in values]

@@ -9,6 +9,6 @@
 Importing this package does not import torch.
 """
 
-from lab.feedback.store import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, PAIRS_PER_PROMPT, FeedbackStore, check_source
+from lab.feedback.store import PAIRS_PER_PROMPT, FeedbackStore, check_source
 
-__all__ = ["MAX_ANSWER_CHARS", "MAX_PROMPT_CHARS", "PAIRS_PER_PROMPT", "FeedbackStore", "check_source"]
+__all__ = ["PAIRS_PER_PROMPT", "FeedbackStore", "check_source"]

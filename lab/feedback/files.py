@@ -11,8 +11,9 @@ Both kinds may be mixed in one file (a CSV leaves the other kind's cells empty).
 before the final assistant message of ``completion``/``chosen`` are the prompt (TRL's implicit-prompt form). In a
 CSV cell a message list is written as JSON text. Field names are matched in any case; other fields are ignored.
 
-Bytes → text and text → rows reuse ``lab.data`` (same encoding, binary and JSON-line checks as task files). Any
-problem refuses the whole file with file, line and field; up to ``lab.data.MAX_PROBLEMS`` are listed at once.
+Bytes → text and text → rows reuse :mod:`lab.data.formats` under the limits of task files (same size, encoding,
+binary and JSON-line checks); message lists, text and its limits are :mod:`lab.messages`. Any problem refuses the
+whole file with file, line and field; up to :data:`lab.data.formats.MAX_PROBLEMS` are listed at once.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from lab import LabError
-from lab.data import tasks as _data
-from lab.feedback.store import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text
+from lab.data import formats, tasks
+from lab.data.formats import Problems, Row, find_key, json_type
+from lab.messages import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text, read_messages, value_text
 
 __all__ = ["parse_label", "read_feedback_file", "write_rows"]
 
@@ -33,7 +35,6 @@ TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0", "up", "good", "like
 FALSE_WORDS = frozenset(
     {"false", "f", "no", "n", "0", "0.0", "down", "bad", "dislike", "disliked", "-1", "👎", "negative"}
 )
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _EXAMPLES = {  # lab.data's hints show task rows; a feedback file's reader shows feedback rows
     '{"question": "2+2?", "answer": "4"}': '{"prompt": "Hi?", "completion": "Hello!", "label": true}',
     '{"question": "…", "answer": "…"}': '{"prompt": "…", "chosen": "…", "rejected": "…"}',
@@ -69,14 +70,14 @@ def read_feedback_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str,
             f"Cannot load {name}: the file is empty. Add prompt/completion/label or prompt/chosen/rejected rows."
         )
     try:
-        text = _data._read_text(path, name)
-        rows, _, _ = _data._parse(path, text, name)
+        text = formats.read_text(path, name, max_bytes=tasks.MAX_FILE_BYTES, max_rows=tasks.MAX_ROWS)
+        rows, _, _ = formats.parse(path, text, name, max_rows=tasks.MAX_ROWS, question_columns=tasks.QUESTION_COLUMNS)
     except LabError as e:
         message = str(e)
         for task_hint, feedback_hint in _EXAMPLES.items():
             message = message.replace(task_hint, feedback_hint)
         raise LabError(message) from None
-    problems = _data._Problems(name)
+    problems = Problems(name)
     ratings: list[dict[str, Any]] = []
     pairs: list[dict[str, Any]] = []
     for row in rows:
@@ -88,10 +89,10 @@ def read_feedback_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str,
     return ratings, pairs
 
 
-def _convert(row: Any, problems: Any) -> tuple[str, dict[str, Any]]:
+def _convert(row: Row, problems: Problems) -> tuple[str, dict[str, Any]]:
     """``(kind, fields)`` for one row; problems go to ``problems`` (the caller checks whether any were added)."""
     fields = {k: _decode_cell(v) for k, v in row.fields.items()}
-    key = {n: _data._find_key(fields, (n,)) for n in ("prompt", "system", "completion", "label", "chosen", "rejected")}
+    key = {n: find_key(fields, (n,)) for n in ("prompt", "system", "completion", "label", "chosen", "rejected")}
     filled = {n for n, k in key.items() if k and not _blank(fields[k])}  # a CSV leaves the other kind's cells empty
     at = f"line {row.line}"
     unpaired, paired = filled & {"completion", "label"}, filled & {"chosen", "rejected"}
@@ -137,12 +138,12 @@ def _convert(row: Any, problems: Any) -> tuple[str, dict[str, Any]]:
     else:
         problems.add(at, "no 'prompt' field. Add the user's message as 'prompt'")
     if key["system"] and not out.get("system") and not _blank(fields[key["system"]]):
-        out["system"] = _data._text(fields[key["system"]])
+        out["system"] = value_text(fields[key["system"]], json_scalars=True)
         _check(problems, f"{at}, field '{key['system']}'", "system text", out["system"], MAX_PROMPT_CHARS)
     return kind, out
 
 
-def _answer(value: Any, where: str, what: str, problems: Any) -> tuple[str, list[dict[str, str]] | None]:
+def _answer(value: Any, where: str, what: str, problems: Problems) -> tuple[str, list[dict[str, str]] | None]:
     """An answer's text (a message list → its final assistant message(s)) and the messages before it, if any."""
     before = None
     if isinstance(value, list):
@@ -157,13 +158,13 @@ def _answer(value: Any, where: str, what: str, problems: Any) -> tuple[str, list
             return "", None
         value, before = "\n".join(m["content"] for m in messages[cut:]), messages[:cut] or None
     elif not isinstance(value, str):
-        problems.add(where, f"is a JSON {_data._json_type(value)}; the {what} must be text or a message list")
+        problems.add(where, f"is a JSON {json_type(value)}; the {what} must be text or a message list")
         return "", None
     _check(problems, where, what, value, MAX_ANSWER_CHARS)
     return value, before
 
 
-def _prompt(value: Any, where: str, problems: Any) -> tuple[str, str]:
+def _prompt(value: Any, where: str, problems: Problems) -> tuple[str, str]:
     """``(user text, system text)`` from a prompt: text, or messages (system kept, the last user message)."""
     if isinstance(value, list):
         messages = _messages(value, where, problems)
@@ -178,7 +179,7 @@ def _prompt(value: Any, where: str, problems: Any) -> tuple[str, str]:
             problems.add(where, f"the system text is {len(system):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
         value = users[-1]
     elif not isinstance(value, str):
-        problems.add(where, f"is a JSON {_data._json_type(value)}; the prompt must be text or a message list")
+        problems.add(where, f"is a JSON {json_type(value)}; the prompt must be text or a message list")
         return "", ""
     else:
         system = ""
@@ -190,7 +191,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _check(problems: Any, where: str, what: str, value: str, limit: int) -> None:
+def _check(problems: Problems, where: str, what: str, value: str, limit: int) -> None:
     problem = check_text(what, value, limit)
     if problem:
         problems.add(where, problem)
@@ -208,28 +209,15 @@ def _decode_cell(value: Any) -> Any:
     return value
 
 
-def _messages(value: list[Any], where: str, problems: Any) -> list[dict[str, str]] | None:
-    """A validated message list (roles mapped to system/user/assistant), or ``None`` after recording problems."""
-    out = []
+def _messages(value: list[Any], where: str, problems: Problems) -> list[dict[str, str]] | None:
+    """A validated message list (:func:`lab.messages.read_messages`), or ``None`` after recording its first problem."""
     if not value:
         problems.add(where, "the message list is empty")
         return None
-    for i, message in enumerate(value, start=1):
-        if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            problems.add(where, f"message {i} must be an object with 'role' and 'content'")
-            return None
-        role = _ROLES.get(str(message["role"]).lower())
-        if role is None:
-            problems.add(where, f"message {i} has role {message['role']!r}; use system, user or assistant")
-            return None
-        content = message["content"]
-        if isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": "…"}]
-            texts = [p.get("text") for p in content if isinstance(p, dict)]
-            if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
-                problems.add(where, f"message {i}: only text content is supported")
-                return None
-            content = "".join(texts)
-        out.append({"role": role, "content": _data._text(content)})
+    out, found = read_messages(value)
+    if found:
+        problems.add(where, found[0])
+        return None
     return out
 
 

@@ -17,7 +17,7 @@ The store is safe to share: every operation opens its own short connection (WAL 
 Gradio's worker threads, the CLI and training processes can all write at once. Every write is committed when the
 call returns. ``import_file`` reads and validates a whole file (CSV, JSONL or JSON, plain or conversational) first
 and stores it in one transaction: any problem raises ``LabError`` naming file, line and field, and nothing is
-stored. Parsing lives in ``lab.feedback.files``.
+stored. Parsing lives in ``lab.feedback.files``, the text limits (and their check) in :mod:`lab.messages`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab import LabError, lab_home
+from lab.messages import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MAX_ANSWER_CHARS", "MAX_PROMPT_CHARS", "PAIRS_PER_PROMPT", "FeedbackStore", "check_source"]
+__all__ = ["PAIRS_PER_PROMPT", "FeedbackStore", "check_source"]
 
-MAX_PROMPT_CHARS = 4000
-MAX_ANSWER_CHARS = 8000
 PAIRS_PER_PROMPT = 4
 """At most this many derived pairs per prompt and source, so that one much-rated prompt does not dominate."""
 BUSY_TIMEOUT_S = 10.0
@@ -73,17 +72,6 @@ def check_source(source: str) -> str:
             f"feedback source {source!r} is not valid: use 'human', 'import:<file name>' or 'simulated:<persona>'."
         )
     return source
-
-
-def check_text(what: str, value: Any, limit: int) -> str | None:
-    """The problem with one text field (``None`` if fine): it must be a non-empty string of at most ``limit``."""
-    if not isinstance(value, str):
-        return f"the {what} must be text, got {type(value).__name__}"
-    if not value.strip():
-        return f"the {what} is empty. Write it, or leave the row out"
-    if len(value) > limit:
-        return f"the {what} is {len(value):,} characters; the limit is {limit:,}. Shorten it"
-    return None
 
 
 def _now() -> str:

@@ -7,8 +7,9 @@
   reward function, explain a score, presets;
 - :mod:`lab.grading.sandbox` — user-written python graders in a locked-down subprocess.
 
-The public names of the first two are re-exported here: ``from lab.grading import build_grader, exact_match``.
-Importing this package does not import torch.
+The graders, metrics and spec functions of the first two are re-exported here: ``from lab.grading import
+build_grader, exact_match`` (the lower-level scoring helpers stay in :mod:`lab.grading.functions`; the text of a
+completion comes from :mod:`lab.messages`). Importing this package does not import torch.
 """
 
 from lab.grading.functions import (
@@ -16,7 +17,6 @@ from lab.grading.functions import (
     SIMILARITY_METRICS,
     Scores,
     bleu,
-    completion_text,
     contains_answer,
     cosine_similarity,
     exact_match,
@@ -27,10 +27,10 @@ from lab.grading.functions import (
     rouge_l,
     similarity,
 )
-from lab.grading.specs import DEFAULT_SPEC, PRESETS, build_grader, explain, parse_spec, validate_spec
+from lab.grading.specs import DEFAULT_SPEC, PRESETS, build_grader, explain, grader_name, parse_spec, validate_spec
 
 __all__ = [
     "DEFAULT_SPEC", "GRADER_FUNCTIONS", "PRESETS", "SIMILARITY_METRICS", "Scores", "bleu", "build_grader",
-    "completion_text", "contains_answer", "cosine_similarity", "exact_match", "explain", "fuzzy_match", "is_exact",
+    "contains_answer", "cosine_similarity", "exact_match", "explain", "fuzzy_match", "grader_name", "is_exact",
     "normalize", "numeric_match", "parse_spec", "rouge_l", "similarity", "validate_spec",
 ]  # fmt: skip

