@@ -20,7 +20,31 @@ __all__ = ["LabError", "lab_home"]
 
 
 class LabError(Exception):
-    """A problem with the user's input or setup, phrased for the user (never a traceback)."""
+    """A problem with the user's input or setup, phrased for the user (never a traceback).
+
+    Raised with a key of :mod:`lab.texts` and its values (``LabError("runs.no_run", run_id=..., folder=...)``) it
+    keeps both, so the page can show it in the visitor's language with :meth:`text`; ``str(e)`` is the English
+    text. A plain message (not a key) is kept as it is.
+
+    >>> e = LabError("runs.no_run", run_id="abc", folder="/tmp/runs")
+    >>> str(e), e.key, e.values["run_id"]
+    ("no run 'abc' under /tmp/runs", 'runs.no_run', 'abc')
+    >>> LabError("something went wrong").key is None
+    True
+    """
+
+    def __init__(self, message: str = "", /, **values: object) -> None:
+        from lab import texts
+
+        self.key = message if texts.has_key(message) else None
+        self.values = values
+        super().__init__(texts.t(message, **values) if self.key else message)
+
+    def text(self, language: str | None = None) -> str:
+        """The message in ``language`` (English where it has no translation, or when raised without a key)."""
+        from lab import texts
+
+        return texts.t(self.key, language, **self.values) if self.key else str(self)
 
 
 def lab_home() -> Path:

