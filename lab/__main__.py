@@ -8,7 +8,11 @@
     python -m lab feedback import PATH            store a feedback file (CSV/JSONL/JSON, TRL formats), all or nothing
     python -m lab feedback export PATH [--kind unpaired|paired] [--conversational]
     python -m lab feedback stats                  counts; last line: a JSON object
-    python -m lab rlhf [--feedback PATH|store] [--persona NAME] [--method rm-rl|kto|dpo] [--model M] [--steps N]
+    python -m lab rlhf [--feedback PATH|store] [--persona NAME] [--route rm-rl|kto|dpo] [--model M] [--steps N]
+
+``rft`` and ``rlhf`` take ``--set KEY=VALUE`` for any other option of the method's Config (``lab.methods.*_config``),
+the value read as the field's type; the Config checks them all before a run folder is made. ``--method`` is the old
+name of ``--route``.
 
 Exit codes: 0 ok, 2 bad input (the message says what and where), 1 anything else.
 """
@@ -55,9 +59,19 @@ def _print_summary(summary: dict) -> None:
     print(f"train_seconds {summary.get('train_seconds')}")
 
 
+def _options(pairs: list[str] | None) -> dict[str, str]:
+    """``--set KEY=VALUE`` pairs as a dict of text values; the method's Config casts each to its field's type."""
+    options = {}
+    for kv in pairs or []:
+        key, sep, value = kv.partition("=")
+        if not sep or not key.strip():
+            raise LabError(f"--set takes KEY=VALUE, e.g. --set learning_rate=0.0002 (got {kv!r})")
+        options[key.strip()] = value
+    return options
+
+
 def _cmd_rft(args) -> int:
     from lab import grading, runs
-    from lab.methods import make_config
 
     config: dict = {}
     if args.data:
@@ -69,11 +83,8 @@ def _cmd_rft(args) -> int:
             config[key] = getattr(args, key)
     if args.no_warmup:
         config["warmup"] = False
-    for kv in args.set or []:
-        key, _, value = kv.partition("=")
-        config[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
-    make_config("rft", config).check()  # refuse bad options before any model loads
-    run = runs.create("rft", config, args.out)
+    config.update(_options(args.set))
+    run = runs.create("rft", config, args.out)  # the Config refuses a bad option here, before any model loads
     print(f"run folder: {run.dir}", flush=True)
     summary = runs.execute(run)
     _print_summary(summary)
@@ -134,17 +145,10 @@ def _add_feedback_parser(sub) -> None:
 def _cmd_rlhf(args) -> int:
     """RLHF from feedback (or a persona's simulated feedback): reward model + RL, KTO or DPO; see methods/rlhf.py."""
     from lab import runs
-    from lab.methods import make_config
 
-    config: dict = {k: v for k in ("feedback", "persona", "method", "model", "steps") if (v := getattr(args, k))}
-    for kv in args.set or []:
-        key, _, value = kv.partition("=")
-        try:
-            config[key] = json.loads(value)
-        except json.JSONDecodeError:
-            config[key] = value
-    make_config("rlhf", config).check()  # refuse bad options before any model loads
-    run = runs.create("rlhf", config, args.out)
+    config: dict = {k: v for k in ("feedback", "persona", "route", "model", "steps") if (v := getattr(args, k))}
+    config.update(_options(args.set))
+    run = runs.create("rlhf", config, args.out)  # the Config refuses a bad option here, before any model loads
     print(f"run folder: {run.dir}", flush=True)
     s = runs.execute(run)
     if run.status().get("state") != "done":
@@ -160,10 +164,12 @@ def _cmd_rlhf(args) -> int:
 
 
 def _add_rlhf_parser(sub) -> None:
+    from lab.methods.rlhf_config import ROUTES
+
     h = sub.add_parser("rlhf", help="RLHF from ratings: reward model + GRPO, KTO or DPO (a persona simulates data)")
     h.add_argument("--feedback", help="feedback file (CSV/JSONL/JSON) or 'store' (default: the persona simulates)")
     h.add_argument("--persona", help="concise (default), polite, chinese or number")
-    h.add_argument("--method", choices=["rm-rl", "kto", "dpo"], help="rm-rl (default), kto or dpo")
+    h.add_argument("--route", "--method", dest="route", choices=ROUTES, help="rm-rl (default), kto or dpo")
     h.add_argument("--model", help="embedded (default), tiny, a folder or a hub id")
     h.add_argument("--steps", type=int, help="policy optimizer steps")
     h.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other option of the RLHF config")

@@ -160,14 +160,21 @@ class Run:
 
 
 def create(method: str, config: dict, out: str | Path | None = None) -> Run:
-    """Make a run folder with its config and a ``queued`` status. ``out`` picks the folder (CLI ``--out``)."""
+    """Make a run folder with its config and a ``queued`` status. ``out`` picks the folder (CLI ``--out``).
+
+    The method's Config checks ``config`` first (``lab.methods.normalize``): a bad option is a ``LabError`` before
+    any folder or worker exists, whoever asked (the UI, the API, the CLI); ``config.json`` keeps current names.
+    """
+    from lab import methods
+
+    config = methods.normalize(method, config)
     if out is None:
         run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{method}-{secrets.token_hex(2)}"
         folder = runs_dir() / run_id
     else:
         folder = Path(out).expanduser().resolve()
         if folder.exists() and any(folder.iterdir()):
-            raise LabError(f"--out {folder} exists and is not empty: pick a new folder")
+            raise LabError("runs.out_not_empty", folder=folder)
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(folder)
     _write_json(folder / "config.json", {"method": method, "config": config, "created": time.time()})
@@ -178,7 +185,7 @@ def create(method: str, config: dict, out: str | Path | None = None) -> Run:
 def get(run_id: str) -> Run:
     folder = Path(run_id) if os.sep in run_id else runs_dir() / run_id
     if not (folder / "config.json").exists():
-        raise LabError(f"no run '{run_id}' under {runs_dir()}")
+        raise LabError("runs.no_run", run_id=run_id, folder=runs_dir())
     return Run(folder)
 
 
@@ -210,8 +217,12 @@ def start(method: str, config: dict) -> Run:
         if busy is not None:
             s = busy.status()
             raise LabError(
-                f"the lab is busy: run {busy.id} ({s.get('method')}, {s.get('stage', 'starting')}, "
-                f"step {s.get('step', 0)}/{s.get('max_steps', '?')}) is training. Wait for it or stop it."
+                "runs.busy",
+                run_id=busy.id,
+                method=s.get("method"),
+                stage=s.get("stage", "starting"),
+                step=s.get("step", 0),
+                max_steps=s.get("max_steps", "?"),
             )
         run = create(method, config)
         log = open(run.dir / "log.txt", "ab")

@@ -1,37 +1,45 @@
-"""One module per training method, each a ``@dataclass`` Config and ``train(cfg, run) -> summary``.
+"""The methods a run can use — ``rft`` and ``rlhf`` — and the one way a dict of options becomes a method's Config.
 
-``train(method, config_dict, run)`` is the single entry point the worker calls: it turns the JSON config the user
-gave into the method's dataclass (unknown keys are an error that names them) and runs it.
+Each method is two modules: ``<method>_config.py`` (its ``@dataclass Config``, torch-free: the one schema of its
+options, see ``lab.methods.schema``) and ``<method>.py`` (``train(cfg, run) -> summary``, the TRL side). The stages
+an RLHF run chains (``reward_model``, ``rl``, ``preference``) are no methods of their own: ``rlhf.train`` calls their
+``fit`` with the options its Config translates for them.
+
+Every caller turns options into a Config here: ``runs.create`` (the UI, the API and the CLI start runs through it)
+with :func:`normalize`, the worker with :func:`train`. Unknown names, old names, types and ranges are all checked
+by the Config itself, so a bad option gets the same message wherever it came from.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
+from typing import Any
 
 from lab import LabError
+from lab.methods.schema import Schema
 
-METHODS = {"rft": "lab.methods.rft", "rlhf": "lab.methods.rlhf"}
+METHODS = ("rft", "rlhf")
 
 
-def config_class(method: str):
+def config_class(method: str) -> type[Schema]:
+    """The Config of ``method`` (``lab.methods.<method>_config.Config``), without importing torch."""
     if method not in METHODS:
         raise LabError(f"unknown method '{method}': one of {', '.join(METHODS)}")
-    return importlib.import_module(METHODS[method]).Config
+    return importlib.import_module(f"lab.methods.{method}_config").Config
 
 
-def make_config(method: str, config: dict):
-    """Build the method's Config from a dict, refusing keys it does not know."""
-    cls = config_class(method)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise LabError(f"{method}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return cls(**config)
+def make_config(method: str, config: dict[str, Any]) -> Schema:
+    """The method's checked Config from a dict (a form, ``--set``, the API, ``config.json``); ``LabError`` if bad."""
+    return config_class(method).from_dict(config)
 
 
-def train(method: str, config: dict, run) -> dict:
-    module = importlib.import_module(METHODS[method]) if method in METHODS else None
-    if module is None:
-        raise LabError(f"unknown method '{method}': one of {', '.join(METHODS)}")
-    return module.train(make_config(method, config), run)
+def normalize(method: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` checked as :func:`make_config` does, returned with current names and typed values: the options
+    as a run's ``config.json`` keeps them (only those given, so it reads as "what this run changed")."""
+    return config_class(method).normalize(config)
+
+
+def train(method: str, config: dict[str, Any], run) -> dict:
+    """The worker's entry point: check ``config`` and run ``lab.methods.<method>.train`` on ``run``'s folder."""
+    cfg = make_config(method, config)
+    return importlib.import_module(f"lab.methods.{method}").train(cfg, run)

@@ -11,39 +11,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, field
 
 from lab import LabError
+from lab.methods.preference_config import ALGORITHMS, Config
 
-ALGORITHMS = ("dpo", "kto")
+__all__ = ["ALGORITHMS", "MIN_RATINGS", "Config", "fit", "kto_rows", "trainer_config"]
+
 MIN_RATINGS = 8
-
-
-@dataclass
-class Config:
-    """The teaching knobs of a DPO or KTO run (``lab.methods.rlhf`` fills them from its own Config)."""
-
-    algorithm: str = field(default="dpo", metadata={"help": "'dpo' (from pairs) or 'kto' (from thumbs)."})
-    feedback: str = field(default="store", metadata={"help": "'store' (LAB_HOME's feedback) or a feedback file."})
-    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
-    steps: int = field(default=16, metadata={"help": "Optimizer steps."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "Learning rate (LoRA)."})
-    batch_size: int = field(default=8, metadata={"help": "Pairs (DPO) or ratings (KTO) per step."})
-    beta: float = field(default=0.1, metadata={"help": "β: how strongly the policy is held to the base model."})
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
-    max_length: int = field(default=512, metadata={"help": "Longest prompt + answer in tokens (longer: truncated)."})
-    seed: int = field(default=0, metadata={"help": "Seed for the order of examples and the LoRA init."})
-
-    def check(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise LabError(f"preference: algorithm must be one of {', '.join(ALGORITHMS)} (got '{self.algorithm}')")
-        for name in ("steps", "lora_rank", "max_length"):
-            if getattr(self, name) < 1:
-                raise LabError(f"{self.algorithm}: {name} must be at least 1 (got {getattr(self, name)})")
-        if self.batch_size < 2:
-            raise LabError(f"{self.algorithm}: batch_size must be at least 2 (KTO estimates its KL within a batch)")
-        if self.beta <= 0 or not (0 < self.learning_rate < 1):
-            raise LabError(f"{self.algorithm}: beta must be > 0 and learning_rate in (0, 1)")
 
 
 def kto_rows(ratings: list[dict], seed: int = 0) -> list[dict]:
@@ -51,8 +25,7 @@ def kto_rows(ratings: list[dict], seed: int = 0) -> list[dict]:
 
     Refuses too few ratings, or ratings that are all up or all down (KTO needs both to contrast).
     """
-    from lab.grading import completion_text
-    from lab.methods.reward_model import as_messages
+    from lab.messages import as_messages, completion_text
 
     liked = sum(bool(r["label"]) for r in ratings)
     if len(ratings) < MIN_RATINGS or liked == 0 or liked == len(ratings):
@@ -97,7 +70,6 @@ def trainer_config(cfg: Config, output_dir: str, n_liked: int = 1, n_disliked: i
 
 def fit(cfg: Config, run, model, tokenizer, data: list[dict], stage: str | None = None):
     """Train a LoRA policy on ``model`` from pairs (DPO) or ratings (KTO); return ``(peft_model, result)``."""
-    cfg.check()
     from datasets import Dataset
     from trl import DPOTrainer, KTOTrainer
 
@@ -133,20 +105,3 @@ def fit(cfg: Config, run, model, tokenizer, data: list[dict], stage: str | None 
     seconds = time.time() - t
     result = {"algorithm": cfg.algorithm, "n_examples": len(rows), "train_seconds": round(seconds, 2)}
     return trainer.model, result
-
-
-def train(cfg: Config, run) -> dict:
-    """Standalone DPO/KTO on ``cfg.feedback``: the adapter goes to ``<run>/adapter``."""
-    from lab import models
-    from lab.methods.common import open_feedback
-
-    store, _ = open_feedback(cfg.feedback, run.dir)
-    data = store.preference_pairs(include_derived=True) if cfg.algorithm == "dpo" else store.unpaired()
-    run.set_status(stage="loading model")
-    model, tokenizer = models.load_causal_lm(cfg.model)
-    peft_model, result = fit(cfg, run, model, tokenizer, data)
-    peft_model.save_pretrained(run.adapter_dir)
-    tokenizer.save_pretrained(run.adapter_dir)
-    summary = {"method": cfg.algorithm, "model": cfg.model, **result, "config": asdict(cfg)}
-    run.write_summary(summary)
-    return summary

@@ -15,60 +15,17 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from lab import LabError
+from lab.messages import as_messages, completion_text, prompt_key, prompt_text
+from lab.methods.reward_model_config import MIN_PAIRS, Config
 
-MIN_PAIRS = 8
 META_FILE = "lab_reward_model.json"
 
 
-@dataclass
-class Config:
-    """The knobs of a reward model. Defaults train on ~100 pairs in about a minute on a 2-core CPU."""
-
-    feedback: str = field(default="store", metadata={"help": "'store' (LAB_HOME's feedback) or a feedback file."})
-    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
-    epochs: float = field(default=2.0, metadata={"help": "Passes over the training pairs."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate (LoRA and the score head)."})
-    batch_size: int = field(default=8, metadata={"help": "Pairs per optimizer step."})
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
-    heldout_share: float = field(default=0.2, metadata={"help": "Share of prompts whose pairs are held out."})
-    min_pairs: int = field(default=MIN_PAIRS, metadata={"help": "Refuse to train on fewer pairs than this."})
-    max_length: int = field(default=512, metadata={"help": "Longest prompt + answer in tokens (longer: dropped)."})
-    seed: int = field(default=0, metadata={"help": "Seed for the held-out split, the head's init and the order."})
-
-    def check(self) -> None:
-        if self.epochs <= 0 or self.batch_size < 1 or self.lora_rank < 1:
-            raise LabError("reward model: epochs, batch_size and lora_rank must be positive")
-        if not (0 < self.learning_rate < 1):
-            raise LabError(f"reward model: learning_rate {self.learning_rate} is out of range")
-        if not (0 < self.heldout_share < 1):
-            raise LabError(f"reward model: heldout_share must be between 0 and 1 (got {self.heldout_share})")
-
-
 # --- pairs ---------------------------------------------------------------------------------------------------------
-def _text(x) -> str:
-    from lab.grading import completion_text
-
-    return completion_text(x)
-
-
-def as_messages(prompt) -> list[dict]:
-    """A prompt as chat messages: a plain string becomes one user turn."""
-    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-
-
-def prompt_text(prompt) -> str:
-    """The user's words of a prompt: the string itself, or the content of its last message.
-
-    >>> prompt_text("Hi?"), prompt_text([{"role": "system", "content": "Brief."}, {"role": "user", "content": "Hi?"}])
-    ('Hi?', 'Hi?')
-    """
-    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
-
-
 def rm_messages(prompt) -> list[dict]:
     """The reward model's view of a prompt: its messages, with an empty system turn unless it has its own.
 
@@ -80,10 +37,6 @@ def rm_messages(prompt) -> list[dict]:
     return messages if messages and messages[0]["role"] == "system" else [{"role": "system", "content": ""}, *messages]
 
 
-def _prompt_key(prompt) -> str:
-    return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False, sort_keys=True)
-
-
 def dedupe_pairs(pairs: list[dict]) -> list[dict]:
     """Drop repeated (prompt, chosen, rejected) pairs (an explicit pair and the same pair derived from thumbs).
 
@@ -92,7 +45,7 @@ def dedupe_pairs(pairs: list[dict]) -> list[dict]:
     """
     seen, out = set(), []
     for p in pairs:
-        key = (_prompt_key(p["prompt"]), _text(p["chosen"]).strip(), _text(p["rejected"]).strip())
+        key = (prompt_key(p["prompt"]), completion_text(p["chosen"]).strip(), completion_text(p["rejected"]).strip())
         if key not in seen:
             seen.add(key)
             out.append(p)
@@ -118,7 +71,7 @@ def split_pairs(pairs: list[dict], heldout_share: float = 0.2, seed: int = 0) ->
     """
     groups: dict[str, list[dict]] = {}
     for p in pairs:
-        groups.setdefault(_prompt_key(p["prompt"]), []).append(p)
+        groups.setdefault(prompt_key(p["prompt"]), []).append(p)
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
     want = max(1, round(heldout_share * len(pairs)))
@@ -127,8 +80,8 @@ def split_pairs(pairs: list[dict], heldout_share: float = 0.2, seed: int = 0) ->
         if len(heldout) >= want or len(heldout) + len(groups[k]) >= len(pairs):
             continue
         heldout += groups[k]
-    held = {_prompt_key(p["prompt"]) for p in heldout}
-    train = [p for p in pairs if _prompt_key(p["prompt"]) not in held]
+    held = {prompt_key(p["prompt"]) for p in heldout}
+    train = [p for p in pairs if prompt_key(p["prompt"]) not in held]
     return train, heldout
 
 
@@ -138,8 +91,8 @@ def trl_rows(pairs: list[dict], view=as_messages) -> list[dict]:
     return [
         {
             "prompt": view(p["prompt"]),
-            "chosen": [{"role": "assistant", "content": _text(p["chosen"])}],
-            "rejected": [{"role": "assistant", "content": _text(p["rejected"])}],
+            "chosen": [{"role": "assistant", "content": completion_text(p["chosen"])}],
+            "rejected": [{"role": "assistant", "content": completion_text(p["rejected"])}],
         }
         for p in pairs
     ]
@@ -186,7 +139,7 @@ class RewardScorer:
     def texts(self, prompts, answers) -> list[str]:
         return [
             self.tokenizer.apply_chat_template(
-                rm_messages(p) + [{"role": "assistant", "content": _text(a)}], tokenize=False
+                rm_messages(p) + [{"role": "assistant", "content": completion_text(a)}], tokenize=False
             )
             for p, a in zip(prompts, answers, strict=True)
         ]
@@ -217,7 +170,7 @@ class RewardScorer:
 
     def __call__(self, prompts, completions, **kwargs) -> list[float]:
         scores = self.score(prompts, completions)
-        self.last = (list(prompts), [_text(c) for c in completions], scores)
+        self.last = (list(prompts), [completion_text(c) for c in completions], scores)
         return scores
 
 
@@ -257,7 +210,6 @@ def fit(cfg: Config, run, pairs: list[dict], stage: str = "reward_model", folder
 
     Returns ``(scorer, result)``; ``result`` has accuracy, pair counts, held-out chosen/rejected scores, seconds.
     """
-    cfg.check()
     from datasets import Dataset
     from trl import RewardTrainer
 
@@ -319,8 +271,8 @@ def fit(cfg: Config, run, pairs: list[dict], stage: str = "reward_model", folder
             {
                 "stage": stage,
                 "prompt": prompt_text(p["prompt"]),
-                "chosen": _text(p["chosen"]),
-                "rejected": _text(p["rejected"]),
+                "chosen": completion_text(p["chosen"]),
+                "rejected": completion_text(p["rejected"]),
                 "chosen_score": c,
                 "rejected_score": r,
             }
@@ -329,15 +281,3 @@ def fit(cfg: Config, run, pairs: list[dict], stage: str = "reward_model", folder
     )
     print(f"reward model: held-out pair accuracy {accuracy:.3f} in {seconds:.1f} s", flush=True)
     return scorer, result
-
-
-def train(cfg: Config, run) -> dict:
-    """Train a reward model alone on ``cfg.feedback``; summary.json holds the held-out judgement."""
-    from lab.methods.common import open_feedback
-
-    store, _ = open_feedback(cfg.feedback, run.dir)
-    _, result = fit(cfg, run, store.preference_pairs(include_derived=True))
-    summary = {"method": "reward_model", "model": cfg.model, "reward_model": result, "config": asdict(cfg)}
-    summary["train_seconds"] = result["train_seconds"]
-    run.write_summary(summary)
-    return summary

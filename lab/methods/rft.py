@@ -11,59 +11,17 @@ The source text's four RFT steps, each a stage of this run:
    clipped policy-gradient step that makes the better-graded answers more likely.
 
 Before, after SFT and after RL, greedy answers on the valid split are graded: that is what a student compares.
+The options (the tab's knobs, ``--set``, the API's parameters): ``lab.methods.rft_config``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
-from lab import LabError
+from lab.methods.rft_config import DEFAULT_TASK, Config
 
-DEFAULT_TASK = "opposites"
-
-
-def _default_graders() -> list[dict]:
-    from lab.grading import DEFAULT_SPEC
-
-    return [dict(DEFAULT_SPEC)]
-
-
-@dataclass
-class Config:
-    """The teaching knobs of an RFT run. Defaults finish in about two minutes on a 2-core CPU."""
-
-    task: str = field(default=DEFAULT_TASK, metadata={"help": "Bundled task name or path to a CSV/JSONL/JSON file."})
-    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
-    graders: list[dict] = field(default_factory=_default_graders, metadata={"help": "Grader specs (JSON)."})
-    steps: int = field(default=10, metadata={"help": "GRPO optimizer steps."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "GRPO learning rate (LoRA)."})
-    num_generations: int = field(default=8, metadata={"help": "Answers sampled per question (the GRPO group)."})
-    prompts_per_step: int = field(default=2, metadata={"help": "Questions per GRPO step."})
-    max_completion_length: int = field(default=24, metadata={"help": "Max new tokens per sampled answer."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature during GRPO."})
-    beta: float = field(default=0.0, metadata={"help": "KL penalty against the base model (0 = none)."})
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
-    warmup: bool = field(default=True, metadata={"help": "SFT warm-up on the reference answers before GRPO."})
-    warmup_epochs: float = field(default=1.0, metadata={"help": "Epochs of SFT warm-up."})
-    warmup_learning_rate: float = field(default=3e-4, metadata={"help": "SFT warm-up learning rate."})
-    warmup_batch_size: int = field(default=8, metadata={"help": "SFT batch size."})
-    valid_size: int = field(default=40, metadata={"help": "Held-out questions for before/after."})
-    eval_every: int = field(default=4, metadata={"help": "Validation reward every N GRPO steps (0 = off)."})
-    eval_subset: int = field(default=16, metadata={"help": "Valid questions used for the live validation curve."})
-    max_train_rows: int = field(default=0, metadata={"help": "Use at most this many training rows (0 = all)."})
-    seed: int = field(default=0, metadata={"help": "Seed for the split, LoRA init and sampling."})
-
-    def check(self) -> None:
-        for name in ("steps", "num_generations", "prompts_per_step", "max_completion_length", "lora_rank"):
-            if getattr(self, name) < 1:
-                raise LabError(f"rft: {name} must be at least 1 (got {getattr(self, name)})")
-        if self.num_generations < 2:
-            raise LabError("rft: num_generations must be at least 2: GRPO compares answers within a group")
-        if not self.graders:
-            raise LabError("rft: choose at least one grader")
-        if not (0 < self.learning_rate < 1):
-            raise LabError(f"rft: learning_rate {self.learning_rate} is out of range")
+__all__ = ["DEFAULT_TASK", "Config", "GradeRecorder", "grpo_config", "make_grpo_trainer", "sft_config", "train"]
 
 
 def grpo_config(cfg: Config, output_dir: str):
@@ -142,7 +100,7 @@ class GradeRecorder:
     def flush(self, step: int, run, limit: int = 16) -> None:
         if not self.calls:
             return
-        from lab.grading import completion_text
+        from lab.messages import completion_text
 
         names = list(self.calls)
         prompts, completions, _ = self.calls[names[0]]
@@ -170,7 +128,6 @@ def _rows(ds) -> list[dict]:
 
 def train(cfg: Config, run) -> dict:
     """Run the four RFT stages on ``run``'s folder and return the summary (also written to summary.json)."""
-    cfg.check()
     from lab import data, evaluate, models
     from lab.grading import build_grader, validate_spec
     from lab.methods.common import RunCallback, lora_config, setup_torch

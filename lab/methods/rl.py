@@ -13,52 +13,10 @@ held-out prompts (the win rate), so a student sees reward-model score and the ra
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 
-from lab import LabError
+from lab.methods.rl_config import ALGORITHMS, Config
 
-ALGORITHMS = ("grpo", "rloo")
-
-
-@dataclass
-class Config:
-    """The teaching knobs of the RL stage (``lab.methods.rlhf`` fills them from its own Config)."""
-
-    reward_model: str = field(default="", metadata={"help": "Folder of a trained reward model (<run>/reward_model)."})
-    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
-    algorithm: str = field(default="grpo", metadata={"help": "'grpo' (group-normalised) or 'rloo' (leave-one-out)."})
-    steps: int = field(default=16, metadata={"help": "Optimizer steps."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate (LoRA)."})
-    num_generations: int = field(default=8, metadata={"help": "Answers sampled per prompt (the group)."})
-    prompts_per_step: int = field(default=2, metadata={"help": "Prompts per step."})
-    max_completion_length: int = field(default=32, metadata={"help": "Max new tokens per sampled answer."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
-    top_k: int = field(
-        default=50, metadata={"help": "Sample among the k likeliest tokens (0 = all: a small model babbles)."}
-    )
-    beta: float = field(default=0.02, metadata={"help": "KL penalty against the base model (> 0)."})
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
-    persona: str = field(default="", metadata={"help": "Persona that judges win rates at evaluations ('' = none)."})
-    heldout: int = field(default=40, metadata={"help": "Prompts held out from training (standalone runs)."})
-    eval_every: int = field(
-        default=0, metadata={"help": "Persona win rate on held-out prompts every N steps (0 = off)."}
-    )
-    eval_subset: int = field(default=16, metadata={"help": "Held-out prompts used for the live win rate."})
-    answer_tokens: int = field(default=64, metadata={"help": "Max new tokens of greedy answers at evaluations."})
-    seed: int = field(default=0, metadata={"help": "Seed for LoRA init and sampling."})
-
-    def check(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise LabError(f"rl: algorithm must be one of {', '.join(ALGORITHMS)} (got '{self.algorithm}')")
-        for name in ("steps", "prompts_per_step", "max_completion_length", "lora_rank", "answer_tokens"):
-            if getattr(self, name) < 1:
-                raise LabError(f"rl: {name} must be at least 1 (got {getattr(self, name)})")
-        if self.num_generations < 2:
-            raise LabError("rl: num_generations must be at least 2: GRPO/RLOO compare answers to the same prompt")
-        if self.beta <= 0:
-            raise LabError(f"rl: beta must be > 0 (a KL penalty against the base model); got {self.beta}")
-        if not (0 < self.learning_rate < 1):
-            raise LabError(f"rl: learning_rate {self.learning_rate} is out of range")
+__all__ = ["ALGORITHMS", "Config", "fit", "trainer_config"]
 
 
 def trainer_config(cfg: Config, output_dir: str):
@@ -94,14 +52,13 @@ def fit(
     ``base_complete``: which ended before the token limit) are the base model's greedy answers to ``eval_prompts``
     when the caller has them already.
     """
-    cfg.check()
     from datasets import Dataset
     from trl import GRPOTrainer, RLOOTrainer
 
     from lab import evaluate
     from lab.feedback import personas
+    from lab.messages import as_messages, prompt_text
     from lab.methods.common import RunCallback, lora_config, setup_torch
-    from lab.methods.reward_model import as_messages, prompt_text
 
     setup_torch(cfg.seed)
     persona = personas.get(cfg.persona) if cfg.persona else None
@@ -166,23 +123,3 @@ def fit(
         "win_rates": win_rates,
     }
     return trainer.model, result
-
-
-def train(cfg: Config, run) -> dict:
-    """Standalone RL on a saved reward model, over the class prompts (``assets/prompts.txt``) minus held-out ones."""
-    from lab import models
-    from lab.feedback import personas
-    from lab.methods import reward_model
-
-    if not cfg.reward_model:
-        raise LabError("rl: give reward_model, the folder of a trained reward model (<run>/reward_model)")
-    scorer = reward_model.load(cfg.reward_model)
-    train_prompts, heldout = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
-    run.set_status(stage="loading model")
-    model, tokenizer = models.load_causal_lm(cfg.model)
-    peft_model, result = fit(cfg, run, model, tokenizer, scorer, train_prompts, heldout)
-    peft_model.save_pretrained(run.adapter_dir)
-    tokenizer.save_pretrained(run.adapter_dir)
-    summary = {"method": "rl", "model": cfg.model, **result, "config": asdict(cfg)}
-    run.write_summary(summary)
-    return summary

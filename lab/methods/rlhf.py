@@ -11,6 +11,8 @@ The stages of one run (each a ``stage`` in status.json and metrics.jsonl):
    **kto** / **dpo** straight from the thumbs / pairs, no reward model (``lab.methods.preference``).
 4. **evaluate**: greedy answers of the base (LoRA off) and the tuned model to held-out prompts, each scored by the
    reward model and judged by the persona: the win rate (ties count half) says whether the rater's taste was learned.
+
+The options (``route`` among them) and their translation into each stage's options: ``lab.methods.rlhf_config``.
 """
 
 from __future__ import annotations
@@ -18,140 +20,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from lab import LabError
+from lab.methods.rlhf_config import ROUTES, Config
 
-ROUTES = ("rm-rl", "kto", "dpo")
-DEFAULT_LR = {"rm-rl": 1e-3, "kto": 5e-4, "dpo": 5e-4}
-DEFAULT_STEPS = {"rm-rl": 12, "kto": 24, "dpo": 12}  # RL: 8 sampled answers a step; KTO/DPO: 8 rows
-
-
-@dataclass
-class Config:
-    """The teaching knobs of an RLHF run. Defaults: the concise persona's demo in about five minutes on 2 cores."""
-
-    method: str = field(default="rm-rl", metadata={"help": "'rm-rl' (reward model + RL), 'kto' or 'dpo'."})
-    persona: str = field(
-        default="concise", metadata={"help": "Simulated rater: simulates feedback, judges the win rate ('' = none)."}
-    )
-    feedback: str | None = field(
-        default=None,
-        metadata={"help": "Feedback file to import into the run's own store, 'store' for LAB_HOME's, or none."},
-    )
-    model: str = field(default="embedded", metadata={"help": "'embedded', 'tiny', a local folder or a hub id."})
-    simulate: int = field(
-        default=256, metadata={"help": "Simulated ratings when no feedback is given (simulate_answers per prompt)."}
-    )
-    simulate_answers: int = field(
-        default=4, metadata={"help": "Simulated answers per prompt that the persona ranks (pairs: K·(K−1)/2 at most)."}
-    )
-    simulate_tokens: int = field(default=48, metadata={"help": "Max new tokens of each simulated answer."})
-    steps: int = field(
-        default=0, metadata={"help": "Optimizer steps of the policy (0 = the route's default: RL 12, KTO 24, DPO 12)."}
-    )
-    learning_rate: float = field(
-        default=0.0, metadata={"help": "Policy learning rate (0 = the route's default: RL 1e-3, KTO/DPO 5e-4)."}
-    )
-    algorithm: str = field(default="grpo", metadata={"help": "RL algorithm of rm-rl: 'grpo' or 'rloo'."})
-    num_generations: int = field(default=8, metadata={"help": "RL: answers sampled per prompt (the group)."})
-    prompts_per_step: int = field(default=1, metadata={"help": "RL: prompts per step."})
-    max_completion_length: int = field(default=24, metadata={"help": "RL: max new tokens per sampled answer."})
-    beta: float = field(default=0.02, metadata={"help": "KL penalty against the base (RL, > 0); β of KTO/DPO is 0.1."})
-    pref_beta: float = field(default=0.1, metadata={"help": "KTO/DPO β: how strongly the policy is held to the base."})
-    batch_size: int = field(default=8, metadata={"help": "KTO/DPO: examples per step."})
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank of the policy and the reward model."})
-    rm_epochs: float = field(default=3.0, metadata={"help": "Reward model: passes over the training pairs."})
-    rm_learning_rate: float = field(default=1e-3, metadata={"help": "Reward model learning rate."})
-    heldout: int = field(default=40, metadata={"help": "Held-out prompts for the final judgement (at least 40)."})
-    answer_tokens: int = field(default=64, metadata={"help": "Max new tokens of the greedy answers that are judged."})
-    eval_every: int = field(default=4, metadata={"help": "RL: live win rate every N steps (0 = off)."})
-    eval_subset: int = field(default=16, metadata={"help": "RL: held-out prompts used for the live win rate."})
-    seed: int = field(default=0, metadata={"help": "Seed for the prompt split, simulation, LoRA init, sampling."})
-
-    def check(self) -> None:
-        if self.method not in ROUTES:
-            raise LabError(f"rlhf: method must be one of {', '.join(ROUTES)} (got '{self.method}')")
-        if self.persona:
-            from lab.feedback import personas
-
-            personas.get(self.persona)
-        elif not self.feedback:
-            raise LabError("rlhf: give feedback (a file or 'store') or a persona to simulate it")
-        if not 2 <= self.simulate_answers <= 16:
-            raise LabError(f"rlhf: simulate_answers must be between 2 and 16 (got {self.simulate_answers})")
-        if not self.feedback and self.simulate < self.simulate_answers:
-            raise LabError(
-                f"rlhf: with no feedback given, simulate must be at least {self.simulate_answers} ratings "
-                f"(one prompt's answers; got {self.simulate})"
-            )
-        if self.heldout < 1:
-            raise LabError(f"rlhf: heldout must be at least 1 (got {self.heldout}); 40 or more for a fair verdict")
-        if self.method == "rm-rl" and self.beta <= 0:
-            raise LabError(f"rlhf: beta must be > 0 for rm-rl (the KL leash to the base model); got {self.beta}")
-        if self.learning_rate < 0 or self.learning_rate >= 1:
-            raise LabError(f"rlhf: learning_rate {self.learning_rate} is out of range")
-        if self.steps < 0:
-            raise LabError(f"rlhf: steps must be at least 1, or 0 for the route's default (got {self.steps})")
-        for name in ("simulate_tokens", "answer_tokens", "lora_rank"):
-            if getattr(self, name) < 1:
-                raise LabError(f"rlhf: {name} must be at least 1 (got {getattr(self, name)})")
-        self.rm_config().check()
-        if self.method == "rm-rl":
-            self.rl_config().check()
-        else:
-            self.preference_config().check()
-
-    @property
-    def policy_steps(self) -> int:
-        """The policy's optimizer steps: ``steps``, or the route's default when it is 0."""
-        return self.steps or DEFAULT_STEPS[self.method]
-
-    # --- one translation per stage -------------------------------------------------------------------------------
-    def rm_config(self):
-        from lab.methods import reward_model
-
-        return reward_model.Config(
-            model=self.model,
-            epochs=self.rm_epochs,
-            learning_rate=self.rm_learning_rate,
-            lora_rank=self.lora_rank,
-            seed=self.seed,
-        )
-
-    def rl_config(self):
-        from lab.methods import rl
-
-        return rl.Config(
-            model=self.model,
-            algorithm=self.algorithm,
-            steps=self.policy_steps,
-            learning_rate=self.learning_rate or DEFAULT_LR["rm-rl"],
-            num_generations=self.num_generations,
-            prompts_per_step=self.prompts_per_step,
-            max_completion_length=self.max_completion_length,
-            beta=self.beta,
-            lora_rank=self.lora_rank,
-            persona=self.persona,
-            eval_every=self.eval_every,
-            eval_subset=self.eval_subset,
-            answer_tokens=self.answer_tokens,
-            seed=self.seed,
-        )
-
-    def preference_config(self):
-        from lab.methods import preference
-
-        return preference.Config(
-            algorithm=self.method,
-            model=self.model,
-            steps=self.policy_steps,
-            learning_rate=self.learning_rate or DEFAULT_LR[self.method],
-            batch_size=self.batch_size,
-            beta=self.pref_beta,
-            lora_rank=self.lora_rank,
-            seed=self.seed,
-        )
+__all__ = ["ROUTES", "Config", "sample_answers", "simulate_feedback", "train"]
 
 
 # --- simulated feedback --------------------------------------------------------------------------------------------
@@ -162,41 +36,20 @@ def sample_answers(
     """``per_prompt`` sampled ``(answer, complete)`` to each prompt (a string or message list), left-padded batches.
 
     ``complete`` is False when the answer was cut off at ``max_new_tokens``. ``top_k`` = 50 as in ``generate``'s
-    default: sampling the whole vocabulary at T=1 makes a 135M model babble.
+    default: sampling the whole vocabulary at T=1 makes a 135M model babble. Batching is
+    :func:`lab.evaluate.batched_answers`, as for the greedy answers that are judged.
     """
-    import torch
-
-    from lab.methods.reward_model import as_messages
+    from lab import evaluate
+    from lab.messages import as_messages
 
     model.eval()
-    tokenizer.padding_side = "left"
-    out: list[list[tuple[str, bool]]] = []
-    with torch.no_grad():
-        for i in range(0, len(prompts), batch_size):
-            chunk = prompts[i : i + batch_size]
-            texts = [
-                tokenizer.apply_chat_template(as_messages(p), tokenize=False, add_generation_prompt=True)
-                for p in chunk
-            ]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            gen = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=1.0,
-                max_new_tokens=max_new_tokens,
-                num_return_sequences=per_prompt,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            new = gen[:, enc["input_ids"].shape[1] :]
-            complete = (new == tokenizer.eos_token_id).any(dim=1).tolist()
-            decoded = [a.strip() for a in tokenizer.batch_decode(new, skip_special_tokens=True)]
-            rows = list(zip(decoded, complete, strict=True))
-            out += [rows[j : j + per_prompt] for j in range(0, len(rows), per_prompt)]
-            if progress is not None:
-                progress(min(i + batch_size, len(prompts)), len(prompts))
-    return out
+    answers, complete = evaluate.batched_answers(
+        model, tokenizer, [as_messages(p) for p in prompts], batch_size, progress,
+        do_sample=True, temperature=temperature, top_k=top_k, top_p=1.0, max_new_tokens=max_new_tokens,
+        num_return_sequences=per_prompt,
+    )  # fmt: skip
+    rows = list(zip(answers, complete, strict=True))
+    return [rows[j : j + per_prompt] for j in range(0, len(rows), per_prompt)]
 
 
 def simulate_feedback(
@@ -270,12 +123,11 @@ def _mean(xs: list[float]) -> float | None:
 
 def train(cfg: Config, run) -> dict:
     """Run the RLHF stages on ``run``'s folder and return the summary (also written to summary.json)."""
-    cfg.check()
     from lab import evaluate, models
     from lab.feedback import personas
+    from lab.messages import as_messages, prompt_key, prompt_text
     from lab.methods import preference, reward_model, rl
     from lab.methods.common import open_feedback, setup_torch
-    from lab.methods.reward_model import _prompt_key, as_messages, prompt_text
 
     setup_torch(cfg.seed)
     t_start = time.time()
@@ -314,7 +166,7 @@ def train(cfg: Config, run) -> dict:
     try:
         scorer, rm_result = reward_model.fit(cfg.rm_config(), run, pairs)
     except LabError as exc:
-        if cfg.method == "rm-rl":
+        if cfg.route == "rm-rl":
             raise
         print(f"no reward model to score answers with: {exc}", flush=True)
 
@@ -327,15 +179,15 @@ def train(cfg: Config, run) -> dict:
     eval_seconds = time.time() - t_eval
 
     # 3. The policy: RL against the reward model, or KTO / DPO from the feedback directly --------------------------
-    if cfg.method == "rm-rl":
+    if cfg.route == "rm-rl":
         candidates = [as_messages(p) for p in [*train_prompts, *(x["prompt"] for x in pairs)]]
-        rl_prompts = list({_prompt_key(p): p for p in candidates}.values())
+        rl_prompts = list({prompt_key(p): p for p in candidates}.values())
         policy, policy_result = rl.fit(
             cfg.rl_config(), run, model, tokenizer, scorer, rl_prompts, heldout, base, base_done
         )
         train_seconds = rm_result["train_seconds"] + policy_result["train_seconds"]
     else:
-        data = pairs if cfg.method == "dpo" else ratings
+        data = pairs if cfg.route == "dpo" else ratings
         policy, policy_result = preference.fit(cfg.preference_config(), run, model, tokenizer, data)
         train_seconds = policy_result["train_seconds"]
     policy.save_pretrained(run.adapter_dir)
@@ -376,8 +228,8 @@ def train(cfg: Config, run) -> dict:
     ]
     summary = {
         "method": "rlhf",
-        "algorithm": cfg.method,
-        "rl_algorithm": cfg.algorithm if cfg.method == "rm-rl" else None,
+        "algorithm": cfg.route,
+        "rl_algorithm": cfg.algorithm if cfg.route == "rm-rl" else None,
         "model": cfg.model,
         "persona": persona.name if persona else None,
         "steps": cfg.policy_steps,
@@ -400,7 +252,7 @@ def train(cfg: Config, run) -> dict:
             "pairs_used": len(pairs),
             "ratings_used": len(ratings),
         },
-        "reward_model": rm_result and {**rm_result, "scoring_only": cfg.method != "rm-rl"},
+        "reward_model": rm_result and {**rm_result, "scoring_only": cfg.route != "rm-rl"},
         "live_win_rates": policy_result.get("win_rates", []),
         "config": asdict(cfg),
         "examples": examples,
