@@ -15,7 +15,7 @@ import pytest
 
 from lab import LabError, grading, plots, runs
 from lab.feedback import FeedbackStore
-from lab.ui import TABS, build_demo, common, compare_tab, rlhf_view, runs_tab, runs_view
+from lab.ui import TABS, build_demo, common, compare_tab, rft_view, rlhf_view, runs_tab, runs_view
 from lab.ui import rft_actions as act
 from lab.ui import rlhf_actions as ract
 from lab.ui.common import format_seconds, user_errors
@@ -209,12 +209,12 @@ def test_grade_explains_each_grader():
 
 def test_make_config_keeps_what_changed():
     values = {**act.defaults(), "steps": 2.0, "model": "tiny", "warmup": False}
-    config = act.make_config("capitals", act.specs_json([{"type": "exact_match"}]), values)
+    config = act.run_config("capitals", act.specs_json([{"type": "exact_match"}]), values)
     assert config == {"task": "capitals", "graders": [{"type": "exact_match"}], "steps": 2, "model": "tiny",
                       "warmup": False}  # fmt: skip
     assert isinstance(config["steps"], int)
     with pytest.raises(LabError, match="learning_rate"):
-        act.make_config("capitals", '{"type": "exact_match"}', {"learning_rate": "fast"})
+        act.run_config("capitals", '{"type": "exact_match"}', {"learning_rate": "fast"})
     assert set(act.KNOBS) <= set(act.defaults()) and all(act.help_text(k) for k in act.KNOBS)
 
 
@@ -331,7 +331,7 @@ def _fake_rlhf_run(state: str = "done") -> runs.Run:
 def test_ui_doctests():
     import doctest
 
-    for module in (common, ract, rlhf_view, runs_tab, compare_tab, plots):
+    for module in (common, ract, rft_view, rlhf_view, runs_tab, compare_tab, plots):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -373,7 +373,7 @@ def test_rlhf_run_view(fresh_home):
                                                          "KL to the base model"]  # fmt: skip
     histogram = values[kinds.index("reward_model")]
     assert histogram.visible and "accuracy 50 %" in histogram.value["plot"]  # from the samples, as soon as trained
-    assert runs_view.reward_model_scores([], RLHF_SUMMARY) == ([1.0, 0.5, 0.2, 0.9], [0.1, 0.7, -0.3, 0.0])
+    assert rlhf_view.reward_model_scores([], RLHF_SUMMARY) == ([1.0, 0.5, 0.2, 0.9], [0.1, 0.7, -0.3, 0.0])
     frame = runs_frame(runs.list_runs())
     assert frame.iloc[0]["data"] == "rm-rl on the feedback store"
     assert frame.iloc[0]["result"] == "win rate 65.0 % · RM score -0.50 → 0.80"
@@ -384,14 +384,14 @@ def test_rlhf_run_view(fresh_home):
 def test_chat_models_and_rating(fresh_home, monkeypatch):
     run = _fake_rlhf_run()
     _fake_rlhf_run(state="failed")  # no adapter: not offered
-    assert [v for _, v in ract.model_choices()] == ["embedded", "tiny", run.id]
-    assert ract.resolve_model(run.id) == ("tiny", str(run.adapter_dir), f"tiny+{run.id}")
-    assert ract.resolve_model("tiny") == ("tiny", None, "tiny")
+    assert [v for _, v in common.model_choices()] == ["embedded", "tiny", run.id]
+    assert common.resolve_model(run.id) == ("tiny", str(run.adapter_dir), f"tiny+{run.id}")
+    assert common.resolve_model("tiny") == ("tiny", None, "tiny")
     for bad in ("../secret", "/etc", "nope"):
         with pytest.raises(LabError, match="unknown model"):
-            ract.resolve_model(bad)
+            common.resolve_model(bad)
     monkeypatch.setenv("LAB_CHAT_MODEL", "tiny")
-    assert ract.default_chat_model() == "tiny" and ract.resolve_model(None)[0] == "tiny"
+    assert common.default_chat_model() == "tiny" and common.resolve_model(None)[0] == "tiny"
 
     store = FeedbackStore(fresh_home / "fb.sqlite")
     history = [{"role": "user", "content": [{"type": "text", "text": "2+2?"}]},
@@ -449,8 +449,8 @@ def test_feedback_review_import_export(fresh_home, tmp_path):
 
 def test_rlhf_train_config_and_checks(fresh_home):
     values = {**ract.defaults(), "steps": 3.0, "model": "tiny", "persona": ""}
-    config = ract.make_config("dpo", values)
-    assert config == {"method": "dpo", "steps": 3, "model": "tiny", "persona": "", "feedback": "store"}
+    config = ract.run_config("dpo", values)
+    assert config == {"route": "dpo", "steps": 3, "model": "tiny", "persona": "", "feedback": "store"}
     assert set(ract.KNOBS) <= set(ract.defaults()) and all(ract.help_text(k) for k in ract.KNOBS)
     assert "PPO" in ract.method_help("kto") and "KTO" in ract.method_help("kto")
     with pytest.raises(LabError, match="needs at least 8"):

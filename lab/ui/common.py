@@ -1,4 +1,6 @@
-"""Small pieces every tab shares: turning ``LabError`` into a message the user reads, and formatting helpers.
+"""Small pieces every tab shares: turning ``LabError`` into a message the user reads, formatting helpers, and the
+models a picker offers (base models and finished runs' adapters), and a method's knobs: components built from its
+Config's fields (``knob_components``) and form values read back through that Config (``form_config``).
 
 The helpers here are pure functions (text in, text or DataFrame out) so they are tested without a browser.
 """
@@ -10,6 +12,7 @@ import dataclasses
 import functools
 import html
 import inspect
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,11 +20,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from lab import LabError
+from lab import LabError, runs
+from lab.methods.rlhf_config import route_of
+from lab.methods.schema import field_type, knob_names
 
 __all__ = [
-    "esc", "empty_frame", "field_help", "form_config", "format_seconds", "format_time", "num", "pct", "steps_html",
-    "user_errors",
+    "BASE_MODELS", "adapter_runs", "answer_with_score", "default_chat_model", "esc", "empty_frame", "field_help",
+    "form_config", "format_seconds", "format_time", "knob", "knob_components", "model_choices", "num", "pct",
+    "resolve_model", "run_label", "steps_html", "user_errors",
 ]  # fmt: skip
 
 
@@ -109,6 +115,17 @@ def num(value: Any) -> str:
     return f"{value:.2f}"
 
 
+def answer_with_score(text: Any, score: Any) -> str:
+    """An answer followed by its score in brackets (``(empty)`` for a blank answer).
+
+    >>> answer_with_score("Paris", 1.0), answer_with_score(" ", None)
+    ('Paris [1.00]', '(empty)')
+    """
+    text = "" if text is None else str(text)
+    text = text if text.strip() else "(empty)"
+    return f"{text} [{num(score)}]" if score is not None else text
+
+
 def empty_frame(columns: list[str]) -> pd.DataFrame:
     """A table with headers and no rows (what a Dataframe shows before there is data)."""
     return pd.DataFrame({c: [] for c in columns}, columns=columns)
@@ -124,7 +141,55 @@ def steps_html(steps: list[tuple[str, str, str]]) -> str:
     return f'<div class="step-cards">{cards}</div>'
 
 
-# ---------------------------------------------------------------------------------- method configs from a form
+# ------------------------------------------------------------------------------------------- models to pick
+
+BASE_MODELS = {"embedded": "embedded: SmolLM2-135M-Instruct, the SFT'd base", "tiny": "tiny: random test model"}
+
+
+def default_chat_model() -> str:
+    """The chat's starting model: ``$LAB_CHAT_MODEL`` (tests use ``tiny``) or the embedded base."""
+    return os.environ.get("LAB_CHAT_MODEL") or "embedded"
+
+
+def adapter_runs() -> list[runs.Run]:
+    """Finished runs with a LoRA adapter, newest first: the tuned models one can chat with and compare."""
+    return [
+        r for r in runs.list_runs()
+        if r.status().get("state") == "done" and (r.adapter_dir / "adapter_config.json").exists()
+    ]  # fmt: skip
+
+
+def run_label(run: runs.Run) -> str:
+    """How a picker names a run: id, method (and RLHF route), base model."""
+    config = run.config()
+    cfg = config.get("config", {})
+    method = config.get("method", "?")
+    route = f" {route_of(cfg)}" if method == "rlhf" else ""
+    return f"{run.id} · {method}{route} · {cfg.get('model', 'embedded')}"
+
+
+def model_choices(items: list[runs.Run] | None = None) -> list[tuple[str, str]]:
+    """``(label, value)`` for the model picker: the base models, then every finished run (value = run id)."""
+    items = adapter_runs() if items is None else items
+    return [(label, name) for name, label in BASE_MODELS.items()] + [(run_label(r), r.id) for r in items]
+
+
+def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
+    """``(base model name, adapter folder or None, label stored with a rating)`` for a picker value.
+
+    Only base models and finished runs are accepted: an API caller cannot point the lab at another folder.
+    """
+    choice = (choice or default_chat_model()).strip()
+    if choice in BASE_MODELS:
+        return choice, None, choice
+    run = next((r for r in adapter_runs() if r.id == choice), None)
+    if run is None:
+        raise LabError(f"unknown model {choice!r}: pick {', '.join(BASE_MODELS)} or a finished run (Runs tab).")
+    base = run.config().get("config", {}).get("model", "embedded")
+    return base, str(run.adapter_dir), f"{base}+{run.id}"[:200]
+
+
+# ------------------------------------------------------------------ method configs: knobs and form values
 
 
 def field_help(config_cls: type, name: str) -> str:
@@ -132,37 +197,68 @@ def field_help(config_cls: type, name: str) -> str:
     return {f.name: f for f in dataclasses.fields(config_cls)}[name].metadata.get("help", "")
 
 
-def form_config(
-    config_cls: type, values: dict[str, Any], keep: tuple[str, ...] = ("model",), optional: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """A run config from form values: each cast to its field's type, kept only where it differs from the default
-    (so ``config.json`` reads as "what this run changed") or named in ``keep``. Text may be empty only for the
-    fields named in ``optional``. Unknown names are a ``LabError``."""
+def knob_components(
+    config_cls: type, advanced: str = "Advanced options", per_row: int = 4
+) -> dict[str, gr.components.Component]:
+    """A Config's knobs as components, name → component: the fields whose metadata has a ``level``
+    (``lab.methods.schema``), teaching ones in rows of ``per_row``, advanced ones in a closed accordion titled
+    ``advanced``, each at its field's default. Wire them with ``inputs_kwargs=`` this dict: the handler and the API
+    then name every value as the Config does, and a new field with a ``level`` is a new knob, nothing else."""
+    defaults = config_cls()
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    knobs: dict[str, gr.components.Component] = {}
+
+    def place(level: str, **row: Any) -> None:
+        for line in _rows([fields[name] for name in knob_names(config_cls, level)], per_row):
+            with gr.Row(**row):
+                for f in line:
+                    knobs[f.name] = knob(f, getattr(defaults, f.name))
+
+    place("teaching", equal_height=True)
+    with gr.Accordion(advanced, open=False):
+        place("advanced")
+    return knobs
+
+
+def knob(f: dataclasses.Field, value: Any) -> gr.components.Component:
+    """One Config field as the component its metadata describes: a checkbox (bool), a radio or dropdown
+    (``choices``, ``options``), a slider (``slider``) or a number box (bounded by ``min``/``max``)."""
+    m = f.metadata
+    shown = {"label": m.get("label", f.name), "info": m.get("info", m.get("help", ""))}
+    kind = field_type(f)[0]
+    if kind == "bool":
+        return gr.Checkbox(value, **shown)
+    if "choices" in m:
+        widget = gr.Radio if m.get("widget") == "radio" else gr.Dropdown
+        return widget(list(m["choices"]), value=value, **shown)
+    if "options" in m:
+        return gr.Dropdown(list(m["options"]), value=value, allow_custom_value=m.get("custom", False), **shown)
+    if "slider" in m:
+        low, high, step = m["slider"]
+        return gr.Slider(low, high, value, step=step, **shown)
+    extra = {"step": m["step"]} if "step" in m else {}
+    if kind == "int":
+        extra["precision"] = 0
+    return gr.Number(value, minimum=m.get("min"), maximum=m.get("max"), **extra, **shown)
+
+
+def _rows(fields: list[dataclasses.Field], per_row: int) -> list[list[dataclasses.Field]]:
+    """Fields in rows of at most ``per_row``; a field with ``new_row`` metadata starts a row."""
+    rows: list[list[dataclasses.Field]] = []
+    for f in fields:
+        if not rows or len(rows[-1]) == per_row or f.metadata.get("new_row"):
+            rows.append([])
+        rows[-1].append(f)
+    return rows
+
+
+def form_config(config_cls: type, values: dict[str, Any], keep: tuple[str, ...] = ("model",)) -> dict[str, Any]:
+    """A run config from form values, checked by the Config itself (names, types, ranges and rules: a ``LabError``
+    says what is wrong, as it would for the CLI or the worker). A value is kept only where it differs from the
+    default (so ``config.json`` reads as "what this run changed") or is named in ``keep``."""
+    options = config_cls.normalize(values)
     base = config_cls()
-    config: dict[str, Any] = {}
-    for name, value in values.items():
-        if name not in fields:
-            raise LabError(f"unknown option {name!r}")
-        value = _cast(str(fields[name].type), value, name, fields[name].metadata.get("help", ""), name in optional)
-        if name in keep or value != getattr(base, name):
-            config[name] = value
+    config = {name: value for name, value in options.items() if name in keep or value != getattr(base, name)}
     for name in keep:
         config.setdefault(name, getattr(base, name))
     return config
-
-
-def _cast(kind: str, value: Any, name: str, help_text: str, optional: bool = False) -> Any:
-    try:
-        if kind == "bool":
-            return bool(value)
-        if kind == "int":
-            return int(round(float(value)))
-        if kind == "float":
-            return float(value)
-    except (TypeError, ValueError):
-        raise LabError(f"{name}: {value!r} is not a number ({help_text})") from None
-    value = str(value or "").strip()
-    if not value and not optional:
-        raise LabError(f"{name}: must not be empty ({help_text})")
-    return value

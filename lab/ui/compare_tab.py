@@ -15,9 +15,7 @@ import pandas as pd
 
 from lab import LabError, runs
 from lab.feedback import personas
-from lab.ui import rlhf_actions
-from lab.ui.common import empty_frame, user_errors
-from lab.ui.rlhf_view import answer_with_score
+from lab.ui.common import adapter_runs, answer_with_score, empty_frame, resolve_model, run_label, user_errors
 
 MAX_PROMPTS = 12
 
@@ -57,7 +55,7 @@ def sides(run_a: str | None, run_b: str | None) -> list[tuple[str, str, str | No
     picked = [(name, run_id) for name, run_id in (("A", run_a), ("B", run_b)) if run_id]
     if not picked:
         raise LabError("pick at least one finished run (run A or run B).")
-    resolved = [(name, run_id, *rlhf_actions.resolve_model(run_id)[:2]) for name, run_id in picked]
+    resolved = [(name, run_id, *resolve_model(run_id)[:2]) for name, run_id in picked]
     bases = list(dict.fromkeys(base for _, _, base, _ in resolved))
     columns = [(f"base ({base})", base, None) for base in bases]
     return columns + [(f"{name}: {run_id}", base, adapter) for name, run_id, base, adapter in resolved]
@@ -89,7 +87,7 @@ def build_compare_tab() -> None:
         "(for instance an RFT run and an RLHF run): what did each kind of fine-tuning change?"
     )
     with gr.Row(equal_height=True):
-        # the lists fill when the page loads; any value is checked (rlhf_actions.resolve_model) before use
+        # the lists fill when the page loads; any value is checked (resolve_model) before use
         run_a = gr.Dropdown([], value=None, label="Run A", info="A finished run (RFT or RLHF).", scale=3,
                             allow_custom_value=True)  # fmt: skip
         run_b = gr.Dropdown([], value=None, label="Run B", info="Another finished run.", scale=3,
@@ -106,8 +104,8 @@ def build_compare_tab() -> None:
                          wrap=True, interactive=False, max_height=600)  # fmt: skip
 
     def list_finished(a: str | None, b: str | None):
-        items = rlhf_actions.adapter_runs()
-        choices = [(rlhf_actions.run_label(r), r.id) for r in items]
+        items = adapter_runs()
+        choices = [(run_label(r), r.id) for r in items]
         ids = [r.id for r in items]
         a = a if a in ids else (ids[0] if ids else None)
         b = b if b in ids else next((i for i in ids if i != a), None)

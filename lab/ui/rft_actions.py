@@ -17,18 +17,15 @@ from typing import Any
 import pandas as pd
 
 from lab import LabError, data, grading, lab_home, runs
-from lab.methods.rft import DEFAULT_TASK, Config
+from lab.methods.rft_config import DEFAULT_TASK, Config
+from lab.methods.schema import knob_names
 from lab.ui.common import field_help, form_config
 
-TEACHING_KNOBS = ("steps", "learning_rate", "num_generations", "max_completion_length", "lora_rank", "beta", "warmup")
-"""The knobs shown on the Train step (the order the inputs are wired in)."""
-ADVANCED_KNOBS = (
-    "model", "prompts_per_step", "temperature", "warmup_epochs", "warmup_learning_rate", "warmup_batch_size",
-    "valid_size", "eval_every", "eval_subset", "max_train_rows", "seed",
-)  # fmt: skip
-"""The knobs in the closed "Advanced options" accordion."""
+TEACHING_KNOBS = knob_names(Config, "teaching")
+"""The knobs shown on the Train step: the fields of ``lab.methods.rft_config.Config`` whose level is "teaching"."""
+ADVANCED_KNOBS = knob_names(Config, "advanced")
+"""The knobs in the closed "Advanced options" accordion (level "advanced")."""
 KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
-MODEL_CHOICES = ["embedded", "tiny"]
 GRADE_COLUMNS = ["grader", "score", "why"]
 
 
@@ -187,15 +184,17 @@ def grade(text: str, output: str, item_text: str) -> tuple[str, pd.DataFrame]:
 # -------------------------------------------------------------------------------------------------- 3. train
 
 
-def make_config(task: str, specs_text: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The run config from the form: task, model and graders always; other knobs only where they differ from
-    the defaults (so ``config.json`` reads as "what this run changed"). Values are cast to the field's type."""
-    return {"task": check_task(task), "graders": parse_specs(specs_text), **form_config(Config, values)}
+def run_config(task: str, specs_text: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The run's options (``config.json``'s ``config``) from the form, checked by ``Config``: task, model and
+    graders always; other knobs only where they differ from the defaults (so ``config.json`` reads as "what this
+    run changed"). Values are cast to the field's type."""
+    config = {"task": check_task(task), "graders": parse_specs(specs_text), **values}
+    return form_config(Config, config, keep=("task", "graders", "model"))
 
 
 def start_run(task: str, specs_text: str, values: dict[str, Any]) -> str:
     """Validate the form, check graders against the task's fields and start a run; return its id."""
-    config = make_config(task, specs_text, values)
+    config = run_config(task, specs_text, values)
     check_graders(specs_text, config["task"])
     return runs.start("rft", config).id
 
@@ -207,9 +206,7 @@ def _json(text: str, what: str) -> Any:
         raise LabError(f"{what}, line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}).") from None
 
 
-def _name(spec: dict) -> str:
-    """The name TRL logs a grader under (``rewards/<name>/mean``), as ``grading.build_grader`` makes it."""
-    return re.sub(r"[^0-9A-Za-z_]+", "_", spec.get("name") or "").strip("_") or str(spec.get("type"))
+_name = grading.grader_name  # the name TRL logs a grader under (rewards/<name>/mean)
 
 
 def _named(spec: Any) -> str:
@@ -217,7 +214,7 @@ def _named(spec: Any) -> str:
 
 
 __all__ = [
-    "ADVANCED_KNOBS", "DEFAULT_TASK", "KNOBS", "MODEL_CHOICES", "TEACHING_KNOBS", "check_graders", "check_task",
-    "columns_help", "defaults", "grade", "help_text", "make_config", "merge_presets", "parse_specs", "save_upload",
+    "ADVANCED_KNOBS", "DEFAULT_TASK", "KNOBS", "TEACHING_KNOBS", "Config", "check_graders", "check_task",
+    "columns_help", "defaults", "grade", "help_text", "merge_presets", "parse_specs", "run_config", "save_upload",
     "specs_json", "start_run", "task_label", "task_view",
 ]  # fmt: skip

@@ -1,5 +1,5 @@
-"""What the RLHF tab's buttons do, as plain functions: pick a model, rate answers, review and move feedback,
-simulate raters, and start a run.
+"""What the RLHF tab's buttons do, as plain functions: rate answers, review and move feedback, simulate raters,
+and start a run. (Which models one can chat with: ``lab.ui.common``.)
 
 Like ``lab.ui.rft_actions``: plain values in and out, ``LabError`` for the user, no layout. Generation goes through
 ``lab.chat`` and simulation through ``lab.methods.rlhf``, both imported inside the functions that use them, so the
@@ -8,7 +8,6 @@ page never imports torch.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import secrets
@@ -21,17 +20,16 @@ import pandas as pd
 
 from lab import LabError, runs
 from lab.feedback import FeedbackStore, personas
-from lab.methods.reward_model import MIN_PAIRS
-from lab.methods.rlhf import Config
-from lab.ui.common import esc, field_help, form_config
+from lab.messages import content_text
+from lab.methods.reward_model_config import MIN_PAIRS
+from lab.methods.rlhf_config import Config
+from lab.methods.schema import knob_names
+from lab.ui.common import BASE_MODELS, esc, field_help, form_config
 
-BASE_MODELS = {"embedded": "embedded: SmolLM2-135M-Instruct, the SFT'd base", "tiny": "tiny: random test model"}
-TEACHING_KNOBS = ("steps", "learning_rate", "beta", "num_generations", "max_completion_length", "lora_rank", "persona")
-"""The knobs shown on the train step (the order the inputs are wired in)."""
-ADVANCED_KNOBS = (
-    "model", "algorithm", "prompts_per_step", "pref_beta", "batch_size", "rm_epochs", "rm_learning_rate",
-    "heldout", "eval_every", "eval_subset", "answer_tokens", "seed",
-)  # fmt: skip
+TEACHING_KNOBS = knob_names(Config, "teaching")
+"""The knobs shown on the train step: the fields of ``lab.methods.rlhf_config.Config`` whose level is "teaching"."""
+ADVANCED_KNOBS = knob_names(Config, "advanced")
+"""The knobs in the closed "More knobs" accordion (level "advanced")."""
 KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
 RATING_COLUMNS = ["id", "created", "source", "label", "prompt", "completion", "model"]
 PAIR_COLUMNS = ["id", "created", "source", "prompt", "chosen", "rejected", "model"]
@@ -68,75 +66,18 @@ def method_help(method: str) -> str:
     return f"{METHOD_HELP.get(method, '')}\n\n{PPO_NOTE}"
 
 
-# --------------------------------------------------------------------------------------------- models to chat with
-
-
-def default_chat_model() -> str:
-    """The chat's starting model: ``$LAB_CHAT_MODEL`` (tests use ``tiny``) or the embedded base."""
-    return os.environ.get("LAB_CHAT_MODEL") or "embedded"
-
-
-def adapter_runs() -> list[runs.Run]:
-    """Finished runs with a LoRA adapter, newest first: the tuned models one can chat with and compare."""
-    return [
-        r for r in runs.list_runs()
-        if r.status().get("state") == "done" and (r.adapter_dir / "adapter_config.json").exists()
-    ]  # fmt: skip
-
-
-def run_label(run: runs.Run) -> str:
-    """How a picker names a run: id, method (and RLHF route), base model."""
-    config = run.config()
-    cfg = config.get("config", {})
-    method = config.get("method", "?")
-    route = f" {cfg.get('method', 'rm-rl')}" if method == "rlhf" else ""
-    return f"{run.id} · {method}{route} · {cfg.get('model', 'embedded')}"
-
-
-def model_choices(items: list[runs.Run] | None = None) -> list[tuple[str, str]]:
-    """``(label, value)`` for the model picker: the base models, then every finished run (value = run id)."""
-    items = adapter_runs() if items is None else items
-    return [(label, name) for name, label in BASE_MODELS.items()] + [(run_label(r), r.id) for r in items]
-
-
-def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
-    """``(base model name, adapter folder or None, label stored with a rating)`` for a picker value.
-
-    Only base models and finished runs are accepted: an API caller cannot point the lab at another folder.
-    """
-    choice = (choice or default_chat_model()).strip()
-    if choice in BASE_MODELS:
-        return choice, None, choice
-    run = next((r for r in adapter_runs() if r.id == choice), None)
-    if run is None:
-        raise LabError(f"unknown model {choice!r}: pick {', '.join(BASE_MODELS)} or a finished run (Runs tab).")
-    base = run.config().get("config", {}).get("model", "embedded")
-    return base, str(run.adapter_dir), f"{base}+{run.id}"[:200]
-
-
 # ------------------------------------------------------------------------------------------------- chat and rate
 
 
-def message_text(content: Any) -> str:
-    """The text of a chat message's content: a string, or Gradio's list of ``{"type": "text", "text": …}`` parts.
-
-    >>> message_text([{"type": "text", "text": "Hi"}]), message_text("Hello"), message_text(None)
-    ('Hi', 'Hello', '')
-    """
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or "")
-    if isinstance(content, list | tuple):
-        return "\n".join(t for t in (message_text(c) for c in content) if t)
-    return str(content)
-
-
 def plain_history(history: list | None) -> list[dict[str, str]]:
-    """A Chatbot value as plain ``{"role", "content"}`` messages (what ``lab.chat`` and the store take)."""
-    return [{"role": m.get("role", "user"), "content": message_text(m.get("content"))} for m in history or []]
+    """A Chatbot value as plain ``{"role", "content"}`` messages (what ``lab.chat`` and the store take).
+
+    Every message is kept; one without text gets ``""`` as content (:func:`lab.messages.content_text`).
+
+    >>> plain_history([{"role": "user", "content": [{"type": "text", "text": "Hi"}]}, {"role": "assistant"}])
+    [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': ''}]
+    """
+    return [{"role": m.get("role", "user"), "content": content_text(m.get("content"))} for m in history or []]
 
 
 def rated_turn(history: list | None, index: Any) -> tuple[str, str]:
@@ -310,31 +251,28 @@ def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], No
 # ------------------------------------------------------------------------------------------------------- train
 
 
-def make_config(method: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The run config from the form: route, the shared feedback store, model, and the knobs that changed."""
-    config = form_config(Config, {"method": method, **values}, keep=("method", "model"), optional=("persona",))
-    config["feedback"] = "store"
-    return config
+def run_config(route: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The run's options (``config.json``'s ``config``) from the form, checked by ``Config``: the route, the shared
+    feedback store, model, and the knobs that changed."""
+    config = {**values, "route": route, "feedback": "store"}
+    return form_config(Config, config, keep=("route", "model", "feedback"))
 
 
-def check_feedback(method: str, stats: dict[str, int]) -> None:
+def check_feedback(route: str, stats: dict[str, int]) -> None:
     """Refuse to start a run the store cannot feed (fewer pairs or ratings than the trainers need)."""
     pairs = stats.get("pairs", 0) + stats.get("derived_pairs", 0)
-    if method in ("rm-rl", "dpo") and pairs < MIN_PAIRS:
+    if route in ("rm-rl", "dpo") and pairs < MIN_PAIRS:
         raise LabError(
-            f"the feedback store has {pairs} preference pairs; {method} needs at least {MIN_PAIRS}. Rate more answers "
+            f"the feedback store has {pairs} preference pairs; {route} needs at least {MIN_PAIRS}. Rate more answers "
             "(① two answers, or a liked and a disliked answer to the same prompt), add simulated ratings (②) or "
             "import a file."
         )
-    if method == "kto" and (stats.get("liked", 0) < 2 or stats.get("disliked", 0) < 2):
+    if route == "kto" and (stats.get("liked", 0) < 2 or stats.get("disliked", 0) < 2):
         raise LabError("KTO needs liked and disliked answers (at least 2 of each): rate more, or add simulated ones.")
 
 
-def start_run(method: str, values: dict[str, Any]) -> str:
-    """Check the form and the store, start an RLHF run on the store's feedback, return its id."""
-    config = make_config(method, values)
-    check_feedback(config["method"], FeedbackStore().stats())
-    from lab import methods
-
-    methods.make_config("rlhf", config).check()  # a bad value is refused here, not in the worker
+def start_run(route: str, values: dict[str, Any]) -> str:
+    """Check the form (``Config``) and then the store, start an RLHF run on the store's feedback, return its id."""
+    config = run_config(route, values)
+    check_feedback(config["route"], FeedbackStore().stats())
     return runs.start("rlhf", config).id

@@ -1,21 +1,46 @@
-"""An RLHF run's results on screen: win rate, reward-model scores before → after, held-out answers side by side.
+"""An RLHF run on screen: its pipeline, its four curves, win rate and reward-model scores before → after, and the
+held-out answers side by side.
 
-Pure formatting (summary dict in, HTML or DataFrame out), used by ``lab.ui.runs_view`` for runs whose
-``summary["method"]`` is ``"rlhf"`` (see ``lab.methods.rlhf`` for what the summary holds).
+One of the per-method views that ``lab.ui.runs_view`` picks from its ``VIEWS`` table (beside ``lab.ui.rft_view``);
+each defines the same names. Pure formatting: a summary dict in, HTML or a DataFrame out (see ``lab.methods.rlhf``
+for what the summary holds).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from pathlib import Path
 
 import pandas as pd
 
-from lab.ui.common import empty_frame, esc, format_seconds, num, pct
+from lab import plots
+from lab.methods.rlhf_config import route_of
+from lab.ui.common import answer_with_score, empty_frame, esc, format_seconds, num, pct
 
-__all__ = ["answer_with_score", "reward_model_scores", "rlhf_examples_frame", "rlhf_results_html"]
+__all__ = [
+    "EXAMPLES_LABEL", "FIGURES", "PLOT_LABELS", "POLICY_STAGE", "SCORER", "STAGES", "TRAINING_STAGES", "WAITING",
+    "data_text", "examples_frame", "result_text", "results_html", "reward_model_scores",
+]  # fmt: skip
+
+STAGES = [(("simulate",), "② ratings (simulated)"), (("reward_model",), "③ reward model"),
+          (("rl", "kto", "dpo"), "④ RL (or KTO / DPO)"), (("evaluate",), "evaluating"),
+          (("done",), "results")]  # fmt: skip
+"""``(stage prefixes in status.json, label)``: the pipeline the status card draws."""
+TRAINING_STAGES = ("simulate", "reward_model", "rl", "kto", "dpo")
+"""Stages that count steps (the status card shows step/max, a bar and an ETA)."""
+POLICY_STAGE = "rl"
+"""The stage whose samples are the policy's answers with their reward-model score."""
+PLOT_LABELS = ("Reward-model score", "KL", "Completion length", "Persona win rate")
+FIGURES = (plots.rm_score_figure, plots.kl_figure, functools.partial(plots.completion_length_figure, stage="rl"),
+           plots.win_rate_figure)  # fmt: skip
+"""The four live curves, in the order of ``RunView.plots``."""
+WAITING = "the persona's win rate and the reward-model score before and after"
+"""What the results show once the run finishes."""
+SCORER = "the reward model"
+EXAMPLES_LABEL = "Held-out prompts: base → tuned ([reward-model score]) and the persona's verdict"
 
 
-def rlhf_results_html(summary: dict) -> str:
+def results_html(summary: dict) -> str:
     """An RLHF run's verdict as big numbers: reward-model score before → after, the persona's win rate, and the
     reward model's held-out accuracy; a line with the model, route and times below."""
     before, after = summary.get("before") or {}, summary.get("after") or {}
@@ -50,7 +75,7 @@ def rlhf_results_html(summary: dict) -> str:
     return f'<div class="bigs">{"".join(cards)}</div><div class="results-note">{note}</div>'
 
 
-def rlhf_examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
+def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
     """prompt | base | tuned | verdict: the held-out answers side by side, each with its reward-model score."""
     columns = ["prompt", "base", "tuned", "verdict"]
     examples = (summary or {}).get("examples") or []
@@ -76,12 +101,28 @@ def reward_model_scores(samples: list[dict], summary: dict | None = None) -> tup
     return list(rm.get("chosen_scores") or []), list(rm.get("rejected_scores") or [])
 
 
-def answer_with_score(text: Any, score: Any) -> str:
-    """An answer followed by its score in brackets (``(empty)`` for a blank answer).
+def data_text(cfg: dict) -> str:
+    """What the run learned from, for the runs table: its route and feedback (``method`` in old run folders).
 
-    >>> answer_with_score("Paris", 1.0), answer_with_score(" ", None)
-    ('Paris [1.00]', '(empty)')
+    >>> data_text({"route": "kto", "feedback": "store"}), data_text({"method": "dpo", "feedback": "store"})
+    ('kto on the feedback store', 'dpo on the feedback store')
+    >>> data_text({"method": "dpo", "feedback": "store"}), data_text({"persona": "polite"})
+    ('dpo on the feedback store', 'rm-rl on simulated polite ratings')
     """
-    text = "" if text is None else str(text)
-    text = text if text.strip() else "(empty)"
-    return f"{text} [{num(score)}]" if score is not None else text
+    feedback = cfg.get("feedback")
+    source = ("the feedback store" if feedback == "store" else Path(str(feedback)).name if feedback
+              else f"simulated {cfg.get('persona', 'concise')} ratings")  # fmt: skip
+    return f"{route_of(cfg)} on {source}"
+
+
+def result_text(summary: dict) -> str:
+    """A finished run in a few words, for the runs table: the persona's win rate and the reward-model score.
+
+    >>> result_text({"win_rate": 0.625, "before": {"rm_score": -1.0}, "after": {"rm_score": 0.5}})
+    'win rate 62.5 % · RM score -1.00 → 0.50'
+    """
+    before, after = summary.get("before") or {}, summary.get("after") or {}
+    parts = [f"win rate {pct(summary['win_rate'])}"] if summary.get("win_rate") is not None else []
+    if before.get("rm_score") is not None:
+        parts.append(f"RM score {num(before['rm_score'])} → {num(after.get('rm_score'))}")
+    return " · ".join(parts)

@@ -7,49 +7,37 @@ Also defines the ``run_status`` API endpoint: a run's status and summary numbers
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from lab import LabError, runs
-from lab.methods.rft import DEFAULT_TASK
 from lab.ui import runs_view
-from lab.ui.common import format_time, num, pct, user_errors
+from lab.ui.common import format_time
+from lab.ui.run_controls import RunControls
 
 RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "data", "result", "created"]
 
 
 def run_data(method: str, cfg: dict) -> str:
-    """What a run learned from: an RFT run's task set; an RLHF run's route and feedback.
+    """What a run learned from (its method view's ``data_text``): an RFT run's task set; an RLHF run's route and
+    feedback.
 
     >>> run_data("rlhf", {"method": "dpo", "feedback": "store"}), run_data("rft", {"task": "/up/ab12_x.csv"})
     ('dpo on the feedback store', 'ab12_x.csv')
     """
-    if method != "rlhf":
-        return Path(str(cfg.get("task") or DEFAULT_TASK)).name
-    feedback = cfg.get("feedback")
-    source = ("the feedback store" if feedback == "store" else Path(str(feedback)).name if feedback
-              else f"simulated {cfg.get('persona', 'concise')} ratings")  # fmt: skip
-    return f"{cfg.get('method', 'rm-rl')} on {source}"
+    return runs_view.method_view(method).data_text(cfg)
 
 
 def run_result(summary: dict) -> str:
-    """A finished run in a few words: RFT accuracy before → after; RLHF win rate and reward-model score.
+    """A finished run in a few words (its method view's ``result_text``): RFT accuracy before → after; RLHF win rate
+    and reward-model score.
 
     >>> run_result({"method": "rlhf", "win_rate": 0.625, "before": {"rm_score": -1.0}, "after": {"rm_score": 0.5}})
     'win rate 62.5 % · RM score -1.00 → 0.50'
     """
-    before, after = summary.get("before") or {}, summary.get("after") or {}
-    if summary.get("method") == "rlhf":
-        parts = [f"win rate {pct(summary['win_rate'])}"] if summary.get("win_rate") is not None else []
-        if before.get("rm_score") is not None:
-            parts.append(f"RM score {num(before['rm_score'])} → {num(after.get('rm_score'))}")
-        return " · ".join(parts)
-    if before and after:
-        return f"accuracy {pct(before.get('accuracy'))} → {pct(after.get('accuracy'))}"
-    return ""
+    return runs_view.method_view(summary.get("method")).result_text(summary)
 
 
 def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
@@ -88,8 +76,6 @@ def run_status(run_id: str) -> dict[str, Any]:
 
 def build_runs_tab() -> None:
     """Build the tab inside the current ``gr.Blocks``/``gr.Tab`` context."""
-    run_state = gr.State(None)
-    seen_state = gr.State(None)
     gr.Markdown("## Runs\nEvery run of this lab, newest first. Pick one to see its curves and results.")
     with gr.Row():
         picker = gr.Dropdown([], value=None, label="Run", info="Or click a row of the table.", scale=4)
@@ -98,7 +84,7 @@ def build_runs_tab() -> None:
             stop = gr.Button("Stop this run", variant="stop", size="md")
     table = gr.Dataframe(runs_frame([]), label="All runs", interactive=False, max_height=300, show_search="search")
     view = runs_view.build_progress().merge(runs_view.build_reward_model()).merge(runs_view.build_results())
-    timer = gr.Timer(runs_view.POLL_SECONDS)
+    run = RunControls(view)
 
     def list_all(current: str | None = None):
         items = runs.list_runs()
@@ -106,32 +92,14 @@ def build_runs_tab() -> None:
         chosen = current if current in ids else (ids[0] if ids else None)  # default: the newest run
         return gr.Dropdown(choices=ids, value=chosen), runs_frame(items)
 
-    @user_errors
-    def view_run(run_id: str | None):
-        if run_id:
-            runs.get(run_id)  # a clear error for an unknown id
-        return run_id, *runs_view.render(view, run_id, None, force=True)
-
     def pick_row(frame: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         return frame.iloc[row]["run"] if 0 <= row < len(frame) else gr.skip()
 
-    @user_errors
-    def stop_run(run_id: str | None):
-        if not run_id:
-            raise LabError("pick a run first.")
-        runs.stop(run_id)
-        return runs_view.render(view, run_id, None, force=True)
-
-    outputs = [run_state, seen_state, *view.outputs()]
     refresh.click(list_all, picker, [picker, table], api_name="list_runs")
     gr.on(None, list_all, [], [picker, table], api_name="list_runs_on_load", api_visibility="private")  # on page load
-    picker.change(view_run, picker, outputs, api_name="view_run")
+    run.show(picker, api_name="view_run")
     table.select(pick_row, table, picker, api_visibility="private")
-    stop.click(stop_run, run_state, [seen_state, *view.outputs()], api_name="stop_run")
-    timer.tick(
-        lambda run_id, seen: runs_view.render(view, run_id, seen), [run_state, seen_state],
-        [seen_state, *view.outputs()], show_progress="hidden", concurrency_limit=None,
-        api_visibility="undocumented", api_name="poll_runs",
-    )  # fmt: skip
+    run.stop(stop, api_name="stop_run", no_run="pick a run first.")
+    run.poll(api_name="poll_runs")
     gr.api(run_status, api_name="run_status")

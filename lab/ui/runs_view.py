@@ -4,8 +4,8 @@ The components are built in groups so a tab can place them apart (the RFT tab sh
 results under "Results"): :func:`build_progress`, :func:`build_reward_model` and :func:`build_results` return a
 :class:`RunView` each, and :meth:`RunView.outputs` lists the components in the order :func:`render` fills them.
 
-The same components show an RFT or an RLHF run: what goes in them follows the run's method (``STAGES``,
-``FIGURES``; the results of an RLHF run are a win rate and reward-model scores instead of accuracy).
+The same components show an RFT or an RLHF run: what goes in them follows the run's method, whose pieces (stages,
+curves, results, held-out table) come from its view module in ``VIEWS`` (``lab.ui.rft_view``, ``lab.ui.rlhf_view``).
 
 :func:`render` only reads the run folder. It remembers, per browser session (a ``gr.State``), a stamp (mtime and
 size) of each file it read and returns ``gr.skip()`` for the parts whose files did not change — so a ``gr.Timer``
@@ -15,37 +15,29 @@ polling every two seconds costs a few ``stat`` calls while nothing happens, and 
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from lab import LabError, plots, runs
-from lab.ui.common import empty_frame, esc, format_seconds, num, pct
-from lab.ui.rlhf_view import answer_with_score as _answer
-from lab.ui.rlhf_view import reward_model_scores, rlhf_examples_frame, rlhf_results_html
+from lab.ui import rft_view, rlhf_view
+from lab.ui.common import empty_frame, esc, format_seconds
 
 POLL_SECONDS = 2.0
 SAMPLE_COLUMNS = ["question", "completion", "reward"]
-STAGES = {  # method → [(stage prefixes in status.json, label)]: the pipeline the status card draws
-    "rft": [(("data",), "① data"), (("sft",), "② SFT warm-up"), (("grpo",), "③ grading + ④ RL"),
-            (("evaluating",), "evaluating"), (("done",), "results")],
-    "rlhf": [(("simulate",), "② ratings (simulated)"), (("reward_model",), "③ reward model"),
-             (("rl", "kto", "dpo"), "④ RL (or KTO / DPO)"), (("evaluate",), "evaluating"), (("done",), "results")],
-}  # fmt: skip
-TRAINING_STAGES = ("sft", "grpo", "simulate", "reward_model", "rl", "kto", "dpo")
+VIEWS: dict[str, ModuleType] = {"rft": rft_view, "rlhf": rlhf_view}
+"""method → the module with its pieces: ``STAGES``, ``TRAINING_STAGES``, ``POLICY_STAGE``, ``PLOT_LABELS``,
+``FIGURES``, ``WAITING``, ``SCORER``, ``EXAMPLES_LABEL``, ``results_html``, ``examples_frame``,
+``reward_model_scores`` (``None`` hides the reward-model plot), ``data_text`` and ``result_text``."""
+TRAINING_STAGES = tuple(stage for v in VIEWS.values() for stage in v.TRAINING_STAGES)
 """Stages that count steps: the status card shows step/max, a bar and an ETA for them."""
-FIGURES = {  # method → the four live curves, in the order of RunView.plots
-    "rft": (plots.reward_figure, plots.grader_figure, plots.completion_length_figure, plots.sft_loss_figure),
-    "rlhf": (plots.rm_score_figure, plots.kl_figure, functools.partial(plots.completion_length_figure, stage="rl"),
-             plots.win_rate_figure),
-}  # fmt: skip
-POLICY_STAGES = ("grpo", "rl")
+POLICY_STAGES = tuple(v.POLICY_STAGE for v in VIEWS.values())
 """Stages whose samples are the policy's answers with their reward (the samples table shows the latest step)."""
 _STATE_COLORS = {"running": "#6366f1", "queued": "#64748b", "done": "#10b981", "stopped": "#f59e0b",
                  "failed": "#ef4444", "interrupted": "#ef4444"}  # fmt: skip
@@ -83,12 +75,16 @@ class RunView:
         return [c for _, c in self.slots()]
 
 
+def method_view(method: str | None) -> ModuleType:
+    """The view module of a method (``VIEWS``); RFT's for a run whose method is not known yet."""
+    return VIEWS.get(method, rft_view)
+
+
 def build_progress(with_log: bool = True, method: str = "rft") -> RunView:
-    """Status line, the four live curves (``FIGURES[method]`` until a run is shown) and the worker's log."""
+    """Status line, the four live curves (the method's ``FIGURES`` until a run is shown) and the worker's log."""
     status = gr.HTML(status_html(None), label="Run status", elem_classes=["run-status"])
-    labels = {"rft": ("Reward", "Reward per grader", "Completion length", "SFT loss"),
-              "rlhf": ("Reward-model score", "KL", "Completion length", "Persona win rate")}[method]  # fmt: skip
-    figures = iter(FIGURES[method])
+    labels = method_view(method).PLOT_LABELS
+    figures = iter(method_view(method).FIGURES)
     plot_list = []
     for row in (labels[:2], labels[2:]):
         with gr.Row(equal_height=True):
@@ -110,7 +106,7 @@ def build_results(method: str = "rft") -> RunView:
     """Accuracy (RFT) or win rate (RLHF) as big numbers, the before/after table and the latest samples."""
     accuracy = gr.HTML(accuracy_html(None, {"method": method}), label="Results", elem_classes=["accuracy"])
     examples = gr.Dataframe(
-        examples_frame({"method": method}), label=examples_label(method), wrap=True, interactive=False,
+        examples_frame({"method": method}), label=method_view(method).EXAMPLES_LABEL, wrap=True, interactive=False,
         max_height=420, show_search="search",
     )  # fmt: skip
     samples = gr.Dataframe(
@@ -136,7 +132,8 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     metrics = run.metrics() if run and "metrics" in changed else []
     samples = run.samples() if run and "samples" in changed else []
     summary = run.summary() if run and "summary" in changed else None
-    figures = iter(FIGURES.get(method, FIGURES["rft"]))
+    pieces = method_view(method)
+    figures = iter(pieces.FIGURES)
     values: list[Any] = []
     for kind, _ in view.slots():
         figure = next(figures) if kind == "plot" else None
@@ -151,14 +148,14 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
         elif figure is not None:
             values.append(figure(metrics))
         elif kind == "reward_model":
-            chosen, rejected = reward_model_scores(samples, run.summary() if run else None)
-            values.append(gr.Plot(plots.rm_histogram_figure(chosen, rejected), visible=method != "rft"))
+            scores = pieces.reward_model_scores(samples, run.summary() if run else None)
+            values.append(gr.Plot(plots.rm_histogram_figure(*(scores or ([], []))), visible=scores is not None))
         elif kind == "samples":
             values.append(gr.Dataframe(samples_frame(samples), label=samples_label(latest_step(samples), method)))
         elif kind == "accuracy":
             values.append(accuracy_html(summary, status or {"method": method}))
         else:
-            values.append(gr.Dataframe(examples_frame(summary or {"method": method}), label=examples_label(method)))
+            values.append(gr.Dataframe(examples_frame(summary or {"method": method}), label=pieces.EXAMPLES_LABEL))
     return (seen, *values)
 
 
@@ -193,7 +190,7 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
     bar = f'<div class="bar"><div style="width:{100 * fraction:.0f}%;background:{color}"></div></div>'
     chips = "".join(
         f'<span class="chip{" on" if stage.startswith(prefixes) else ""}">{label}</span>'
-        for prefixes, label in STAGES.get(status.get("method"), STAGES["rft"])
+        for prefixes, label in method_view(status.get("method")).STAGES
     )
     error = f'<div class="error">⚠ {esc(status["error"])}</div>' if status.get("error") else ""
     if state == "interrupted":
@@ -202,60 +199,24 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
 
 
 def accuracy_html(summary: dict | None, status: dict | None = None) -> str:
-    """Exact-match accuracy (and mean reward) on the held-out questions: before → after SFT → after RL.
-
-    For an RLHF run (``summary["method"] == "rlhf"``): :func:`rlhf_results_html`."""
+    """The run's results as big numbers, from its method's view (``results_html``): accuracy before → after SFT →
+    after RL for RFT, win rate and reward-model score for RLHF; a note while there are none yet."""
     if not summary or set(summary) == {"method"}:
         state = (status or {}).get("state")
         method = (summary or {}).get("method") or (status or {}).get("method")
-        waiting = ("the persona's win rate and the reward-model score before and after" if method == "rlhf"
-                   else "accuracy before and after, side by side")  # fmt: skip
         note = {
             "failed": "The run failed before its results were written (see the status and the log).",
             "stopped": "The run was stopped before the final evaluation: see the curves and samples for what it did.",
             "interrupted": "The run was interrupted before the final evaluation.",
-        }.get(state, f"Results appear here when the run finishes: {waiting}.")
+        }.get(state, f"Results appear here when the run finishes: {method_view(method).WAITING}.")
         return f'<div class="results-empty">{esc(note)}</div>'
-    if summary.get("method") == "rlhf":
-        return rlhf_results_html(summary)
-    cards = []
-    for key, label in (("before", "before (base model)"), ("after_sft", "after SFT warm-up"), ("after", "after RL")):
-        if summary.get(key):
-            s = summary[key]
-            cards.append(
-                f'<div class="big"><div class="label">{label}</div><div class="value">{pct(s.get("accuracy"))}</div>'
-                f'<div class="sub">mean reward {num(s.get("valid_reward"))}</div></div>'
-            )
-    arrows = '<div class="arrow">→</div>'.join(cards)
-    seconds = {k: format_seconds(summary.get(f"{k}_seconds")) for k in ("train", "sft", "grpo", "eval")}
-    timing = (
-        f"{esc(summary.get('model'))} on {esc(Path(str(summary.get('task', ''))).name)} · "
-        f"{summary.get('valid_size', '?')} held-out questions · training {seconds['train']} (SFT {seconds['sft']}, "
-        f"RL {seconds['grpo']}), evaluation {seconds['eval']}"
-    )
-    return f'<div class="bigs">{arrows}</div><div class="results-note">exact-match accuracy · {timing}</div>'
+    return method_view(summary.get("method")).results_html(summary)
 
 
 def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
-    """question | reference | before | (after SFT) | after RL, each answer followed by its reward in brackets.
-
-    For an RLHF run: prompt | base | tuned | verdict, each answer followed by its reward-model score."""
-    if (summary or {}).get("method") == "rlhf":
-        return rlhf_examples_frame(summary, limit)
-    examples = (summary or {}).get("examples") or []
-    with_sft = any("after_sft" in e for e in examples)
-    columns = ["question", "reference", "before", *(["after SFT"] if with_sft else []), "after RL"]
-    if not examples:
-        return empty_frame(columns)
-    rows = []
-    for e in examples[:limit]:
-        row = {"question": e.get("question"), "reference": e.get("reference"),
-               "before": _answer(e.get("before"), e.get("before_reward"))}  # fmt: skip
-        if with_sft:
-            row["after SFT"] = _answer(e.get("after_sft"), e.get("after_sft_reward"))
-        row["after RL"] = _answer(e.get("after"), e.get("after_reward"))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
+    """The held-out table of the run's method (its view's ``examples_frame``): for RFT question | reference |
+    before | (after SFT) | after RL; for RLHF prompt | base | tuned | verdict; each answer with its score."""
+    return method_view((summary or {}).get("method")).examples_frame(summary, limit)
 
 
 def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
@@ -281,16 +242,10 @@ def latest_step(samples: list[dict]) -> int | None:
 
 
 def samples_label(step: int | None, method: str = "rft") -> str:
-    scorer = "the reward model" if method == "rlhf" else "the graders"
+    scorer = method_view(method).SCORER
     if step is None:
         return f"RL samples: what the policy wrote and how {scorer} scored it (after the first step)"
     return f"RL samples at step {step} (the latest): what the policy wrote and how {scorer} scored it"
-
-
-def examples_label(method: str = "rft") -> str:
-    if method == "rlhf":
-        return "Held-out prompts: base → tuned ([reward-model score]) and the persona's verdict"
-    return "Held-out questions: before → after (reward in [brackets])"
 
 
 # ------------------------------------------------------------------------------------------------- helpers

@@ -1,0 +1,101 @@
+"""An RFT run on screen: its pipeline, its four curves, accuracy before → after SFT → after RL, and the held-out
+questions with each answer's reward.
+
+One of the per-method views that ``lab.ui.runs_view`` picks from its ``VIEWS`` table (beside ``lab.ui.rlhf_view``);
+each defines the same names. Pure formatting: a summary dict in, HTML or a DataFrame out (see ``lab.methods.rft``
+for what the summary holds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lab import plots
+from lab.methods.rft_config import DEFAULT_TASK
+from lab.ui.common import answer_with_score, empty_frame, esc, format_seconds, num, pct
+
+__all__ = [
+    "EXAMPLES_LABEL", "FIGURES", "PLOT_LABELS", "POLICY_STAGE", "SCORER", "STAGES", "TRAINING_STAGES", "WAITING",
+    "data_text", "examples_frame", "result_text", "results_html", "reward_model_scores",
+]  # fmt: skip
+
+STAGES = [(("data",), "① data"), (("sft",), "② SFT warm-up"), (("grpo",), "③ grading + ④ RL"),
+          (("evaluating",), "evaluating"), (("done",), "results")]  # fmt: skip
+"""``(stage prefixes in status.json, label)``: the pipeline the status card draws."""
+TRAINING_STAGES = ("sft", "grpo")
+"""Stages that count steps (the status card shows step/max, a bar and an ETA)."""
+POLICY_STAGE = "grpo"
+"""The stage whose samples are the policy's answers with their reward."""
+PLOT_LABELS = ("Reward", "Reward per grader", "Completion length", "SFT loss")
+FIGURES = (plots.reward_figure, plots.grader_figure, plots.completion_length_figure, plots.sft_loss_figure)
+"""The four live curves, in the order of ``RunView.plots``."""
+WAITING = "accuracy before and after, side by side"
+"""What the results show once the run finishes."""
+SCORER = "the graders"
+EXAMPLES_LABEL = "Held-out questions: before → after (reward in [brackets])"
+
+
+def results_html(summary: dict) -> str:
+    """Exact-match accuracy (and mean reward) on the held-out questions: before → after SFT → after RL."""
+    cards = []
+    for key, label in (("before", "before (base model)"), ("after_sft", "after SFT warm-up"), ("after", "after RL")):
+        if summary.get(key):
+            s = summary[key]
+            cards.append(
+                f'<div class="big"><div class="label">{label}</div><div class="value">{pct(s.get("accuracy"))}</div>'
+                f'<div class="sub">mean reward {num(s.get("valid_reward"))}</div></div>'
+            )
+    arrows = '<div class="arrow">→</div>'.join(cards)
+    seconds = {k: format_seconds(summary.get(f"{k}_seconds")) for k in ("train", "sft", "grpo", "eval")}
+    timing = (
+        f"{esc(summary.get('model'))} on {esc(Path(str(summary.get('task', ''))).name)} · "
+        f"{summary.get('valid_size', '?')} held-out questions · training {seconds['train']} (SFT {seconds['sft']}, "
+        f"RL {seconds['grpo']}), evaluation {seconds['eval']}"
+    )
+    return f'<div class="bigs">{arrows}</div><div class="results-note">exact-match accuracy · {timing}</div>'
+
+
+def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
+    """question | reference | before | (after SFT) | after RL, each answer followed by its reward in brackets."""
+    examples = (summary or {}).get("examples") or []
+    with_sft = any("after_sft" in e for e in examples)
+    columns = ["question", "reference", "before", *(["after SFT"] if with_sft else []), "after RL"]
+    if not examples:
+        return empty_frame(columns)
+    rows = []
+    for e in examples[:limit]:
+        row = {"question": e.get("question"), "reference": e.get("reference"),
+               "before": answer_with_score(e.get("before"), e.get("before_reward"))}  # fmt: skip
+        if with_sft:
+            row["after SFT"] = answer_with_score(e.get("after_sft"), e.get("after_sft_reward"))
+        row["after RL"] = answer_with_score(e.get("after"), e.get("after_reward"))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def reward_model_scores(samples: list[dict], summary: dict | None = None) -> None:
+    """An RFT run trains no reward model: nothing for the held-out pairs plot (``None`` hides it)."""
+    return None
+
+
+def data_text(cfg: dict) -> str:
+    """What the run learned from, for the runs table: its task set's file name.
+
+    >>> data_text({"task": "/up/ab12_x.csv"})
+    'ab12_x.csv'
+    """
+    return Path(str(cfg.get("task") or DEFAULT_TASK)).name
+
+
+def result_text(summary: dict) -> str:
+    """A finished run in a few words, for the runs table: accuracy before → after.
+
+    >>> result_text({"before": {"accuracy": 0.25}, "after": {"accuracy": 0.5}})
+    'accuracy 25.0 % → 50.0 %'
+    """
+    before, after = summary.get("before") or {}, summary.get("after") or {}
+    if before and after:
+        return f"accuracy {pct(before.get('accuracy'))} → {pct(after.get('accuracy'))}"
+    return ""

@@ -1,0 +1,94 @@
+"""The events around one run on screen, written once for every tab that shows a run: Train starts one, a picker
+shows one, Stop stops it, and a ``gr.Timer`` polls its folder into the view.
+
+``RunControls(view)`` holds the per-browser state (the run being watched and what the poller last saw, see
+``lab.ui.runs_view.render``) and the timer; each method wires one event with the ``api_name`` the tab gives it, so
+``gradio_client`` callers keep their endpoint names. A tab wires only the controls it has (the RFT and RLHF tabs:
+train, stop, poll; the Runs tab: show, stop, poll).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from lab import LabError, runs
+from lab.ui import runs_view
+from lab.ui.common import user_errors
+
+__all__ = ["RunControls"]
+
+
+class RunControls:
+    """Train / show / Stop / poll for one :class:`~lab.ui.runs_view.RunView`; build it where its timer may sit."""
+
+    def __init__(self, view: runs_view.RunView) -> None:
+        self.view = view
+        self.run_state = gr.State(None)  # the id of the run this browser watches
+        self.seen_state = gr.State(None)  # what the poller last read (runs_view.render skips what did not change)
+        self.timer = gr.Timer(runs_view.POLL_SECONDS)
+
+    def _show(self, run_id: str | None) -> tuple:
+        """``(run id, seen, *values)``: the whole view filled from the run's folder."""
+        return run_id, *runs_view.render(self.view, run_id, None, force=True)
+
+    def train(self, button: gr.Button, start: Callable[..., str], inputs: Any, *, api_name: str, **kwargs) -> None:
+        """Train: ``start`` (its parameters are the endpoint's; it may take ``progress=gr.Progress()``) checks the
+        form, starts a run and returns its id; the view then watches that run. ``kwargs`` go to ``button.click``
+        (``inputs_kwargs`` for the knobs)."""
+
+        @user_errors
+        @functools.wraps(start)  # Gradio reads the parameters (and the progress tracker) from start's signature
+        def start_and_show(*args: Any, **values: Any) -> tuple:
+            run_id = start(*args, **values)
+            gr.Info(f"Run {run_id} started: the curves update every {runs_view.POLL_SECONDS:g} s.")
+            return self._show(run_id)
+
+        outputs = [self.run_state, self.seen_state, *self.view.outputs()]
+        button.click(start_and_show, inputs, outputs, api_name=api_name, **kwargs)
+
+    def show(self, picker: gr.Dropdown, *, api_name: str) -> None:
+        """A picked run (by id) fills the view; an unknown id is an error the user reads."""
+
+        @user_errors
+        def view_run(run_id: str | None):
+            if run_id:
+                runs.get(run_id)  # a clear error for an unknown id
+            return self._show(run_id)
+
+        picker.change(view_run, picker, [self.run_state, self.seen_state, *self.view.outputs()], api_name=api_name)
+
+    def stop(self, button: gr.Button, *, api_name: str, no_run: str) -> None:
+        """Stop the watched run (``no_run`` is the message when there is none) and show it as it stopped."""
+
+        @user_errors
+        def stop_run(run_id: str | None):
+            if not run_id:
+                raise LabError(no_run)
+            runs.stop(run_id)
+            return runs_view.render(self.view, run_id, None, force=True)
+
+        button.click(stop_run, self.run_state, [self.seen_state, *self.view.outputs()], api_name=api_name)
+
+    def poll(self, *, api_name: str, watch: str | None = None) -> None:
+        """Every tick, refresh what changed in the watched run's folder. With ``watch`` (a method), the first tick
+        after the page opened picks that method's run if one is training (so a reload keeps showing it)."""
+        outputs = [self.seen_state, *self.view.outputs()]
+
+        def poll(run_id: str | None, seen: dict | None):
+            if run_id is None and seen is None:  # first tick after the page opened: watch a run that is training
+                active = runs.active_run()
+                run_id = active.id if active and active.config().get("method") == watch else None
+            return run_id, *runs_view.render(self.view, run_id, seen)
+
+        def refresh(run_id: str | None, seen: dict | None):
+            return runs_view.render(self.view, run_id, seen)
+
+        fn, outputs = (poll, [self.run_state, *outputs]) if watch else (refresh, outputs)
+        self.timer.tick(
+            fn, [self.run_state, self.seen_state], outputs, show_progress="hidden", concurrency_limit=None,
+            api_visibility="undocumented", api_name=api_name,
+        )  # fmt: skip
