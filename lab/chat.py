@@ -75,7 +75,7 @@ def load(model: str = models.EMBEDDED, adapter: str | Path | None = None) -> Loa
     if adapter is not None:
         adapter = Path(adapter).expanduser().resolve()
         if not (adapter / "adapter_config.json").exists():
-            raise LabError(f"no LoRA adapter in {adapter}: pick a run that finished training.")
+            raise LabError("chat.no_adapter", folder=adapter)
     key = (model or models.EMBEDDED, str(adapter) if adapter else None)
     with _cache_lock:
         if key in _cache:
@@ -104,7 +104,7 @@ def _encode(entry: Loaded, history: str | Sequence[Any], max_new_tokens: int) ->
     """Chat template + tokens, dropping the oldest turns until prompt and reply fit the context."""
     chat = messages(history)
     if not chat or chat[-1]["role"] != "user":
-        raise LabError("the chat must end with a user message to answer.")
+        raise LabError("chat.no_user_message")
     limit = min(MAX_CONTEXT_TOKENS, getattr(entry.model.config, "max_position_embeddings", MAX_CONTEXT_TOKENS))
     while True:
         text = entry.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
@@ -114,7 +114,7 @@ def _encode(entry: Loaded, history: str | Sequence[Any], max_new_tokens: int) ->
             break
         del chat[first]  # the oldest turn goes first
     if enc["input_ids"].shape[1] + max_new_tokens > limit:
-        raise LabError(f"the message is too long for this model ({enc['input_ids'].shape[1]} tokens): shorten it.")
+        raise LabError("chat.too_long", tokens=enc["input_ids"].shape[1])
     return enc.to(entry.model.device)
 
 

@@ -13,7 +13,7 @@ chat and the UI:
   caller says where (file, line, field) and what the list must end with;
 - the text limits (``MAX_*_CHARS``) and :func:`check_text`, the one check of a text field against its limit.
 
-Only the standard library is imported here: no torch, no datasets.
+The problems are texts of :mod:`lab.texts`. Only the standard library is imported here: no torch, no datasets.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from lab.texts import t
 
 __all__ = [
     "MAX_ANSWER_CHARS", "MAX_PROMPT_CHARS", "MAX_QUESTION_CHARS", "MAX_REFERENCE_CHARS", "ROLES", "as_messages",
@@ -39,8 +41,6 @@ MAX_PROMPT_CHARS = 4000
 """Longest feedback prompt, and longest system text of one."""
 MAX_ANSWER_CHARS = 8000
 """Longest rated or compared answer in the feedback store."""
-
-_ROLE_NAMES = f"{', '.join(list(ROLES)[:-1])} or {list(ROLES)[-1]}"
 
 # ------------------------------------------------------------------------------------------------------------ text
 
@@ -81,7 +81,7 @@ def content_text(content: Any, sep: str = "\n") -> str:
     if isinstance(content, dict):
         return str(content.get("text") or "")
     if isinstance(content, list | tuple):
-        return sep.join(t for t in (content_text(c, sep) for c in content) if t)
+        return sep.join(text for text in (content_text(c, sep) for c in content) if text)
     return str(content)
 
 
@@ -180,17 +180,18 @@ def read_messages(value: list[Any]) -> tuple[list[dict[str, str]], list[str]]:
     problems: list[str] = []
     for i, message in enumerate(value, start=1):
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            problems.append(f"message {i} must be an object with 'role' and 'content'")
+            problems.append(t("messages.not_an_object", i=i))
             continue
         role = ROLES.get(str(message["role"]).lower())
         if role is None:
-            problems.append(f"message {i} has role {message['role']!r}; use {_ROLE_NAMES}")
+            roles = t("messages.roles", roles=", ".join(list(ROLES)[:-1]), last=list(ROLES)[-1])
+            problems.append(t("messages.bad_role", i=i, role=message["role"], roles=roles))
             continue
         content = message["content"]
         if isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": "…"}]
             texts = [p.get("text") for p in content if isinstance(p, dict)]
-            if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
-                problems.append(f"message {i}: only text content is supported")
+            if len(texts) != len(content) or not all(isinstance(text, str) for text in texts):
+                problems.append(t("messages.not_text_content", i=i))
                 continue
             content = "".join(texts)
         out.append({"role": role, "content": value_text(content, json_scalars=True)})
@@ -203,13 +204,15 @@ def read_messages(value: list[Any]) -> tuple[list[dict[str, str]], list[str]]:
 def check_text(what: str, value: Any, limit: int) -> str | None:
     """The problem with one text field (``None`` if fine): it must be a non-empty string of at most ``limit``.
 
+    ``what`` names the field in the message (a text of :mod:`lab.texts`, or a field's own name).
+
     >>> check_text("prompt", "Hi?", MAX_PROMPT_CHARS) is None, check_text("prompt", " ", MAX_PROMPT_CHARS)
     (True, 'the prompt is empty. Write it, or leave the row out')
     """
     if not isinstance(value, str):
-        return f"the {what} must be text, got {type(value).__name__}"
+        return t("messages.not_text", what=what, type=type(value).__name__)
     if not value.strip():
-        return f"the {what} is empty. Write it, or leave the row out"
+        return t("messages.empty", what=what)
     if len(value) > limit:
-        return f"the {what} is {len(value):,} characters; the limit is {limit:,}. Shorten it"
+        return t("messages.too_long", what=what, length=len(value), limit=limit)
     return None

@@ -17,6 +17,9 @@ SIGKILL follows after a few seconds if it does not), and a crash or an out-of-me
 One run trains at a time (a lock file guards the check-and-spawn). A run whose worker died with the app (no final
 state, no live process) shows as ``interrupted``.
 
+A failed run's ``status.json`` has its ``error`` in English and, for a message of :mod:`lab.texts`, its
+``error_key`` and ``error_values``, so a page can show it in the visitor's language.
+
 This module imports no torch: it is safe to use from the UI.
 """
 
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import LabError, lab_home
+from lab.texts import t
 
 FINAL_STATES = ("done", "stopped", "failed", "interrupted")
 STOP_GRACE_SECONDS = 4.0
@@ -74,6 +78,15 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(path)  # atomic: readers never see half a file
+
+
+def _error(key: str | None, message: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The status fields of a failure: ``error`` (English), and ``error_key``/``error_values`` when it has a key."""
+    return {"error": message, "error_key": key, "error_values": values} if key else {"error": message}
+
+
+def _keyed_error(key: str, **values: Any) -> dict[str, Any]:
+    return _error(key, t(key, **values), values)
 
 
 def _proc_start(pid: int) -> str | None:
@@ -246,9 +259,13 @@ def _reap(run: Run, proc: subprocess.Popen) -> None:
     _children.pop(run.id, None)
     state = _read_json(run.dir / "status.json", {}).get("state")
     if state not in FINAL_STATES:
-        why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        hint = " (out of memory?)" if code == -signal.SIGKILL else ""
-        run.set_status(state="failed", error=f"worker {why}{hint}", ended=time.time())
+        if code == -signal.SIGKILL:
+            error = _keyed_error("runs.worker_killed_oom", signal=-code)
+        elif code < 0:
+            error = _keyed_error("runs.worker_killed", signal=-code)
+        else:
+            error = _keyed_error("runs.worker_exited", code=code)
+        run.set_status(state="failed", **error, ended=time.time())
 
 
 def stop(run_id: str) -> dict:
@@ -300,15 +317,16 @@ def execute(run: Run, parent_pid: int | None = None) -> dict:
         summary = methods.train(spec["method"], spec.get("config", {}), run)
     except RunStopped:
         run.set_status(state="stopped", ended=time.time())
-        print("stopped by the user", flush=True)
+        print(t("runs.stopped_by_user"), flush=True)
         return run.summary() or {}
     except LabError as exc:
-        run.set_status(state="failed", error=str(exc), ended=time.time())
-        print(f"error: {exc}", flush=True)
+        run.set_status(state="failed", **_error(exc.key, str(exc), exc.values), ended=time.time())
+        print(t("cli.error", error=exc), flush=True)
         raise
     except BaseException as exc:
         traceback.print_exc()
-        run.set_status(state="failed", error=f"{type(exc).__name__}: {exc}", ended=time.time())
+        run.set_status(state="failed", **_keyed_error("runs.crashed", error_type=type(exc).__name__, error=str(exc)),
+                       ended=time.time())  # fmt: skip
         raise
     run.set_status(state="done", ended=time.time(), stage="done")
     return summary
@@ -322,5 +340,5 @@ def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> dict:
         if status.get("state") in FINAL_STATES:
             return status
         if deadline is not None and time.time() > deadline:
-            raise TimeoutError(f"run {run.id} still {status.get('state')} after {timeout} s")
+            raise TimeoutError(t("runs.wait_timeout", run_id=run.id, state=status.get("state"), timeout=timeout))
         time.sleep(poll)

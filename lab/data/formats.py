@@ -5,7 +5,8 @@ ZIP/Parquet/gzip/PDF upload, binary, not UTF-8) and says where decoding failed. 
 (CSV/TSV with its delimiter, JSONL, a JSON array or an object wrapping one) and returns :class:`Row` objects, each
 with the 1-based file line it starts on, so that every later message can say "line N". :class:`Problems` collects up
 to :data:`MAX_PROBLEMS` messages before refusing a file. Nothing here knows what a row must hold; the caller passes
-its limits (``max_bytes``, ``max_rows``) and the question column names that mark a lone JSON object as one row.
+its limits (``max_bytes``, ``max_rows``) and the question column names that mark a lone JSON object as one row;
+``feedback=True`` makes the hints show feedback rows instead of task rows. Every message is a key of :mod:`lab.texts`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import LabError
+from lab.texts import t
 
 __all__ = ["MAX_PROBLEMS", "Problems", "Row", "find_key", "json_type", "parse", "read_text"]
 
@@ -26,13 +28,18 @@ MAX_PROBLEMS = 5
 """How many problems one refusal lists; the rest are only counted."""
 
 _WRAPPER_KEYS = ("data", "rows", "examples")
-_MAGIC = {  # binary formats people upload by mistake → what to do instead
-    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook is one): export the sheet as 'CSV UTF-8'",
-    b"PAR1": "a Parquet file: convert it to JSONL, e.g. pandas.read_parquet(p).to_json(out, orient='records', "
-    "lines=True)",
-    b"\x1f\x8b": "a gzip archive: decompress it first",
-    b"%PDF": "a PDF document: put the questions in a CSV or JSONL file",
+_MAGIC = {  # binary formats people upload by mistake → the text key that says what to do instead
+    b"PK\x03\x04": "data.file.zip",
+    b"PAR1": "data.file.parquet",
+    b"\x1f\x8b": "data.file.gzip",
+    b"%PDF": "data.file.pdf",
 }
+# the example rows of the hints, task rows or (feedback=True) feedback rows: JSON, the same in every language
+_EXAMPLE = {
+    False: '{"question": "2+2?", "answer": "4"}',
+    True: '{"prompt": "Hi?", "completion": "Hello!", "label": true}',
+}
+_SHAPE = {False: '{"question": "…", "answer": "…"}', True: '{"prompt": "…", "chosen": "…", "rejected": "…"}'}
 
 
 @dataclass
@@ -60,10 +67,11 @@ class Problems:
         if not self.total:
             return
         if self.total == 1:
-            raise LabError(f"Cannot load {self.name}: {self.shown[0]}")
-        more = f" (showing the first {len(self.shown)})" if self.total > len(self.shown) else ""
+            raise LabError("data.cannot_load", name=self.name, problem=self.shown[0])
         lines = "\n".join(f"  - {p}" for p in self.shown)
-        raise LabError(f"Cannot load {self.name}: {self.total} problems{more}; nothing was loaded.\n{lines}")
+        if self.total > len(self.shown):
+            raise LabError("data.problems_some", name=self.name, total=self.total, shown=len(self.shown), lines=lines)
+        raise LabError("data.problems", name=self.name, total=self.total, lines=lines)
 
 
 def find_key(fields: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -87,49 +95,52 @@ def json_type(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------- bytes → text
 
 
-def read_text(path: Path, name: str, *, max_bytes: int, max_rows: int) -> str:
+def read_text(path: Path, name: str, *, max_bytes: int, max_rows: int, feedback: bool = False) -> str:
     """The file's text, or a ``LabError`` if it is missing, over ``max_bytes``, empty, binary or not UTF-8.
 
-    ``max_rows`` only goes into the "too big" message.
+    ``max_rows`` only goes into the "too big" message; ``feedback`` makes the hints name feedback rows.
     """
     if not path.exists():
-        hint = "" if path.is_absolute() else f" (relative paths start at {Path.cwd()})"
-        raise LabError(f"Task file not found: {name}. Check the path{hint}.")
+        if path.is_absolute():
+            raise LabError("data.file.not_found", name=name)
+        raise LabError("data.file.not_found_relative", name=name, cwd=Path.cwd())
     if not path.is_file():
-        raise LabError(
-            f"Cannot load {name}: it is a folder, not a file. Give the path of a .csv, .jsonl or .json file."
-        )
+        raise LabError("data.file.folder", name=name)
     size = path.stat().st_size
     if size > max_bytes:
         raise LabError(
-            f"Cannot load {name}: it is {size / 2**20:.1f} MB; the limit is {max_bytes // 2**20} MB. "
-            f"Use a smaller sample (at most {max_rows:,} rows)."
+            "data.file.too_big", name=name, size_mb=size / 2**20, limit_mb=max_bytes // 2**20, max_rows=max_rows
         )
     data = path.read_bytes()
     if not data.strip():
-        raise LabError(f"Cannot load {name}: the file is empty. Add a header and question/answer rows.")
+        _raise_empty(name, feedback)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise LabError(f"Cannot load {name}: it is UTF-16 encoded. Save it as UTF-8 (in Excel: 'CSV UTF-8').")
-    for magic, what in _MAGIC.items():
+        raise LabError("data.file.utf16", name=name)
+    for magic, key in _MAGIC.items():
         if data.startswith(magic):
-            raise LabError(f"Cannot load {name}: this is {what}.")
+            if feedback and key == "data.file.pdf":
+                raise LabError("feedback.file.pdf", name=name)
+            raise LabError(key, name=name)
     nul = data.find(b"\x00")
-    if nul >= 0 or _looks_binary(data[:8192]):
-        where = f" (a NUL byte at byte offset {nul})" if nul >= 0 else ""
-        raise LabError(
-            f"Cannot load {name}: it looks like a binary file{where}, not text. Give a UTF-8 CSV, JSONL or JSON file."
-        )
+    if nul >= 0:
+        raise LabError("data.file.binary_nul", name=name, offset=nul)
+    if _looks_binary(data[:8192]):
+        raise LabError("data.file.binary", name=name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         column = len(data[data.rfind(b"\n", 0, e.start) + 1 : e.start].decode("utf-8", "replace")) + 1
         raise LabError(
-            f"Cannot load {name}: it is not UTF-8 — byte 0x{data[e.start]:02X} at byte offset {e.start} "
-            f"(line {line}, column {column}) cannot be decoded. Save the file as UTF-8 (in Excel: 'CSV UTF-8'; in "
-            "an editor: 'Save with encoding → UTF-8')."
+            "data.file.not_utf8", name=name, byte=data[e.start], offset=e.start, line=line, column=column
         ) from None
     return text.removeprefix("\ufeff")
+
+
+def _raise_empty(name: str, feedback: bool) -> None:
+    if feedback:
+        raise LabError("feedback.file.empty_header", name=name)
+    raise LabError("data.file.empty", name=name)
 
 
 def _looks_binary(sample: bytes) -> bool:
@@ -143,12 +154,12 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 def parse(
-    path: Path, text: str, name: str, *, max_rows: int, question_columns: tuple[str, ...]
+    path: Path, text: str, name: str, *, max_rows: int, question_columns: tuple[str, ...], feedback: bool = False
 ) -> tuple[list[Row], list[str], int | None]:
     """Dispatch on the format; return the rows, the column names seen (first-seen order) and a CSV's header line.
 
     More than ``max_rows`` rows is an error. A lone JSON object (not an array) is one row when it has one of
-    ``question_columns`` (any case) or ``messages``.
+    ``question_columns`` (any case) or ``messages``. ``feedback`` makes the hints show feedback rows.
     """
     suffix = path.suffix.lower()
     first = text.lstrip()[:1]
@@ -164,11 +175,11 @@ def parse(
         fmt = "csv"
     if fmt == "csv":
         delimiter = "\t" if suffix == ".tsv" else _guess_delimiter(text)
-        return _parse_csv(text, name, delimiter, max_rows)
+        return _parse_csv(text, name, delimiter, max_rows, feedback)
     if fmt == "jsonl":
-        rows = _parse_jsonl(text, name, max_rows)
+        rows = _parse_jsonl(text, name, max_rows, feedback)
     else:
-        rows = _parse_json(text, name, max_rows, question_columns)
+        rows = _parse_json(text, name, max_rows, question_columns, feedback)
     columns = list(dict.fromkeys(k for row in rows for k in row.fields))
     return rows, columns, None
 
@@ -191,7 +202,9 @@ def _guess_delimiter(text: str) -> str:
     return ","
 
 
-def _parse_csv(text: str, name: str, delimiter: str, max_rows: int) -> tuple[list[Row], list[str], int]:
+def _parse_csv(
+    text: str, name: str, delimiter: str, max_rows: int, feedback: bool = False
+) -> tuple[list[Row], list[str], int]:
     problems = Problems(name)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
@@ -205,12 +218,9 @@ def _parse_csv(text: str, name: str, delimiter: str, max_rows: int) -> tuple[lis
             break
         except csv.Error as e:
             if "end of data" in str(e):
-                problems.add(f"line {start}", 'a quoted field opened on this line is never closed. Add the closing "')
+                problems.add(t("data.at.line", line=start), t("data.csv.unclosed_quote"))
             else:
-                problems.add(
-                    f"line {reader.line_num}",
-                    f'bad CSV quoting ({e}). Inside a quoted field write "" for a quote character',
-                )
+                problems.add(t("data.at.line", line=reader.line_num), t("data.csv.bad_quoting", error=e))
             break
         last_line = reader.line_num
         if not any(cell.strip() for cell in record):
@@ -221,23 +231,23 @@ def _parse_csv(text: str, name: str, delimiter: str, max_rows: int) -> tuple[lis
             continue
         if len(record) != len(header):
             problems.add(
-                f"line {start}",
-                f"{len(record)} fields, but the header (line {header_line}) has {len(header)}. Quote fields that "
-                f"contain a '{delimiter}' (\"like, this\") or fix the number of separators",
-            )
+                t("data.at.line", line=start),
+                t("data.csv.field_count", fields=len(record), header_line=header_line, columns=len(header),
+                  delimiter=delimiter),
+            )  # fmt: skip
             continue
         rows.append(Row(start, dict(zip(header, record, strict=True))))
         if len(rows) > max_rows:
             _too_many_rows(name, start, max_rows)
     problems.raise_if_any()
     if header is None:
-        raise LabError(f"Cannot load {name}: the file is empty. Add a header and question/answer rows.")
+        _raise_empty(name, feedback)
     if not rows:
-        raise LabError(f"Cannot load {name}: it has a header (line {header_line}) but no data rows below it.")
+        raise LabError("data.csv.no_rows", name=name, header_line=header_line)
     return rows, header, header_line
 
 
-def _parse_jsonl(text: str, name: str, max_rows: int) -> list[Row]:
+def _parse_jsonl(text: str, name: str, max_rows: int, feedback: bool = False) -> list[Row]:
     problems = Problems(name)
     rows: list[Row] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -248,16 +258,14 @@ def _parse_jsonl(text: str, name: str, max_rows: int) -> list[Row]:
             value = json.loads(line)
         except json.JSONDecodeError as e:
             problems.add(
-                f"line {number}, column {e.colno}",
-                f"broken JSON ({e.msg}). Each line must be one "
-                'complete JSON object, e.g. {"question": "2+2?", "answer": "4"}',
+                t("data.at.line_column", line=number, column=e.colno),
+                t("data.jsonl.broken", error=e.msg, example=_EXAMPLE[feedback]),
             )
             continue
         if not isinstance(value, dict):
             problems.add(
-                f"line {number}",
-                f"a JSON {json_type(value)}, not an object. Each line must be one "
-                'object such as {"question": "…", "answer": "…"}',
+                t("data.at.line", line=number),
+                t("data.jsonl.not_object", type=json_type(value), example=_SHAPE[feedback]),
             )
             continue
         rows.append(Row(number, value))
@@ -265,31 +273,27 @@ def _parse_jsonl(text: str, name: str, max_rows: int) -> list[Row]:
             _too_many_rows(name, number, max_rows)
     problems.raise_if_any()
     if not rows:
-        raise LabError(f"Cannot load {name}: it has no rows. Add one JSON object per line.")
+        raise LabError("data.jsonl.no_rows", name=name)
     return rows
 
 
-def _parse_json(text: str, name: str, max_rows: int, question_columns: tuple[str, ...]) -> list[Row]:
+def _parse_json(
+    text: str, name: str, max_rows: int, question_columns: tuple[str, ...], feedback: bool = False
+) -> list[Row]:
     try:
         top = json.loads(text)
     except json.JSONDecodeError as e:
-        raise LabError(
-            f"Cannot load {name}: line {e.lineno}, column {e.colno}: broken JSON ({e.msg}). Look for a missing "
-            "comma, quote or bracket at or just before that spot."
-        ) from None
+        raise LabError("data.json.broken", name=name, line=e.lineno, column=e.colno, error=e.msg) from None
     start = len(text) - len(text.lstrip())
     if isinstance(top, dict):
         key = next((k for k in top if k.lower() in _WRAPPER_KEYS and isinstance(top[k], list)), None)
         if key is None:
             if find_key(top, question_columns) or "messages" in top:
                 return [Row(text.count("\n", 0, start) + 1, top)]  # a single task
-            raise LabError(
-                f"Cannot load {name}: the JSON object has keys {', '.join(map(repr, top)) or '(none)'}. Expected "
-                'an array of rows, or an object with a "data", "rows" or "examples" array of rows.'
-            )
+            raise LabError("data.json.object_keys", name=name, keys=", ".join(map(repr, top)) or t("data.none"))
         start = _member_offset(text, start, key)
     elif not isinstance(top, list):
-        raise LabError(f"Cannot load {name}: the file holds a JSON {json_type(top)}; expected an array of rows.")
+        raise LabError("data.json.not_array", name=name, type=json_type(top))
     problems = Problems(name)
     rows: list[Row] = []
     for index, (line, value) in enumerate(_array_items(text, start)):
@@ -299,13 +303,12 @@ def _parse_json(text: str, name: str, max_rows: int, question_columns: tuple[str
             rows.append(Row(line, value))
         else:
             problems.add(
-                f"line {line} (item {index + 1})",
-                f"a JSON {json_type(value)}, not an object. Every "
-                'item must be an object such as {"question": "…", "answer": "…"}',
+                t("data.at.line_item", line=line, item=index + 1),
+                t("data.json.item_not_object", type=json_type(value), example=_SHAPE[feedback]),
             )
     problems.raise_if_any()
     if not rows:
-        raise LabError(f"Cannot load {name}: the array of rows is empty.")
+        raise LabError("data.json.empty_array", name=name)
     return rows
 
 
@@ -346,7 +349,4 @@ def _member_offset(text: str, i: int, key: str) -> int:
 
 
 def _too_many_rows(name: str, line: int, max_rows: int) -> None:
-    raise LabError(
-        f"Cannot load {name}: more than {max_rows:,} rows (line {line} is row {max_rows + 1:,}). "
-        "Use a sample of the task set: a few hundred rows are plenty for a teaching run."
-    )
+    raise LabError("data.too_many_rows", name=name, max_rows=max_rows, line=line, row=max_rows + 1)

@@ -33,6 +33,7 @@ from lab import LabError
 from lab.data import formats as data_formats
 from lab.data.formats import Problems, Row, find_key
 from lab.messages import MAX_QUESTION_CHARS, MAX_REFERENCE_CHARS, read_messages, value_text
+from lab.texts import t
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -90,10 +91,7 @@ def load_tasks(path: str | Path) -> datasets.Dataset:
     except LabError:
         raise
     except Exception as e:  # a parser corner we did not foresee: still a message, never a traceback
-        raise LabError(
-            f"Cannot load {name}: unexpected {type(e).__name__} while reading it ({e}). Check that it is a UTF-8 "
-            "CSV, JSONL or JSON file of question/answer rows."
-        ) from e
+        raise LabError("data.unexpected", name=name, error_type=type(e).__name__, error=str(e)) from e
 
 
 def load_task(name_or_path: str) -> datasets.Dataset:
@@ -104,11 +102,7 @@ def load_task(name_or_path: str) -> datasets.Dataset:
         return load_tasks(bundled[name_or_path])
     path = Path(name_or_path).expanduser()
     if not path.exists() and not path.suffix and "/" not in name_or_path and "\\" not in name_or_path:
-        known = ", ".join(bundled) or "none installed"
-        raise LabError(
-            f"No bundled task set named {name_or_path!r} and no such file. Bundled task sets: {known}; "
-            "or give the path to a .csv, .jsonl or .json file."
-        )
+        raise LabError("data.no_such_task", name=name_or_path, known=", ".join(bundled) or t("data.none_installed"))
     return load_tasks(path)
 
 
@@ -132,16 +126,16 @@ def split(
     """
     n = len(ds)
     if n < 2:
-        raise LabError(f"need at least 2 rows to split into training and validation rows; the task set has {n}.")
+        raise LabError("data.split.too_few", n=n)
     if isinstance(valid_size, bool) or not isinstance(valid_size, int | float):
-        raise LabError(f"valid_size must be a row count or a fraction, got {valid_size!r}.")
+        raise LabError("data.split.bad_type", value=valid_size)
     if isinstance(valid_size, float):
         if not 0 < valid_size < 1:
-            raise LabError(f"valid_size {valid_size} must be a fraction between 0 and 1 (e.g. 0.3) or a row count.")
+            raise LabError("data.split.bad_fraction", value=valid_size)
         n_valid = round(n * valid_size)
     else:
         if valid_size < 0:
-            raise LabError(f"valid_size {valid_size} must not be negative.")
+            raise LabError("data.split.negative", value=valid_size)
         n_valid = valid_size
     n_valid = min(max(n_valid, 1), n - 1)
     order = list(range(n))
@@ -158,10 +152,10 @@ def preview(ds: datasets.Dataset, n: int = 20) -> pd.DataFrame:
 
 def describe(ds: datasets.Dataset) -> str:
     """One line about a task set, e.g. ``"24 rows · fields: question, answer, topic"``."""
-    rows = f"{len(ds)} row{'' if len(ds) == 1 else 's'}"
-    text = f"{rows} · fields: {', '.join(['question', 'answer', *_extra_columns(ds)])}"
+    fields = ", ".join(["question", "answer", *_extra_columns(ds)])
+    text = t("data.describe.row" if len(ds) == 1 else "data.describe.rows", n=len(ds), fields=fields)
     if len(ds) and any(m[0]["role"] == "system" for m in ds["prompt"] if m):
-        text += " · with system prompt"
+        text = t("data.describe.with_system", description=text)
     return text
 
 
@@ -189,17 +183,14 @@ def _parse(path: Path, text: str, name: str) -> tuple[list[Row], list[str], int 
 def _to_dataset(rows: list[Row], columns: list[str], name: str, header_line: int | None) -> datasets.Dataset:
     """Validate every row and build the dataset, or raise with the problems found."""
     has_messages = any(c.strip().lower() == "messages" for c in columns)
-    at = f"line {header_line} (the header): " if header_line else ""
+    at = t("data.at.header", line=header_line) if header_line else ""
     for kind, names in (("question", QUESTION_COLUMNS), ("answer", ANSWER_COLUMNS)):
         if kind == "question" and has_messages:
             continue
         if not any(find_key(r.fields, names) for r in rows):
-            found = ", ".join(map(repr, columns)) or "(none)"
-            extra = " (or, OpenAI style, a 'messages' list)" if kind == "question" else ""
-            raise LabError(
-                f"Cannot load {name}: {at}no {kind} column. Columns found: {found}. Name the {kind} column one of "
-                f"{', '.join(names)}{extra} (any case)."
-            )
+            found = ", ".join(map(repr, columns)) or t("data.none")
+            key = "data.no_column.question" if kind == "question" else "data.no_column.answer"
+            raise LabError(key, name=name, at=at, found=found, names=", ".join(names))
     problems = Problems(name)
     out: list[dict[str, Any]] = []
     for row in rows:
@@ -221,7 +212,7 @@ def _to_dataset(rows: list[Row], columns: list[str], name: str, header_line: int
 def _convert_row(row: Row, problems: Problems) -> dict[str, Any] | None:
     """``{prompt, question, answer, **extras}`` for one row, or ``None`` after recording its problems."""
     fields = row.fields
-    at = f"line {row.line}"
+    at = t("data.at.line", line=row.line)
     before = problems.total
     used: set[str] = set()
     system_key = find_key(fields, (SYSTEM_COLUMN,))
@@ -232,45 +223,38 @@ def _convert_row(row: Row, problems: Problems) -> dict[str, Any] | None:
     prompt: list[dict[str, str]] = []
     question = ""
     source = messages_key or question_key
+    at_source = t("data.at.line_field", line=row.line, field=source)
     if source is None:
-        problems.add(at, f"no question field (fields: {', '.join(fields)}). Add one named {QUESTION_COLUMNS[0]!r}")
+        problems.add(at, t("data.row.no_question", fields=", ".join(fields), name=QUESTION_COLUMNS[0]))
     elif isinstance(fields[source], list):  # OpenAI `messages`, or a TRL conversational `prompt`
-        prompt = _messages(fields[source], f"{at}, field '{source}'", problems)
+        prompt = _messages(fields[source], at_source, problems)
         question = prompt[-1]["content"] if prompt else ""
         if prompt and not question.strip():
-            problems.add(f"{at}, field '{source}'", "the last user message is empty. Write the question there")
+            problems.add(at_source, t("data.row.last_user_empty"))
     elif isinstance(fields[source], dict):
-        problems.add(f"{at}, field '{source}'", "is a JSON object; the question must be text")
+        problems.add(at_source, t("data.row.question_object"))
     else:
         question = value_text(fields[source], json_scalars=True).strip()
         prompt = [{"role": "user", "content": question}]
         if not question:
-            problems.add(f"{at}, field '{source}'", "the question is empty. Write the question, or delete the row")
+            problems.add(at_source, t("data.row.question_empty"))
     if question and len(question) > MAX_QUESTION_CHARS:
-        problems.add(
-            f"{at}, field '{source}'",
-            f"the question is {len(question):,} characters; the limit is "
-            f"{MAX_QUESTION_CHARS:,}. Shorten it (small models do best with short prompts)",
-        )
+        problems.add(at_source, t("data.row.question_too_long", length=len(question), limit=MAX_QUESTION_CHARS))
     if system_key and not any(m["role"] == "system" for m in prompt):
         used.add(system_key)  # an empty cell means "no system prompt" for this row
         if system:
             prompt.insert(0, {"role": "system", "content": system})
     answer = ""
     if answer_key is None:
-        problems.add(at, f"no answer field (fields: {', '.join(fields)}). Add one named {ANSWER_COLUMNS[0]!r}")
+        problems.add(at, t("data.row.no_answer", fields=", ".join(fields), name=ANSWER_COLUMNS[0]))
     else:
         value = fields[answer_key]
         answer = value_text(value, json_scalars=True).strip()
+        at_answer = t("data.at.line_field", line=row.line, field=answer_key)
         if not answer:
-            problems.add(f"{at}, field '{answer_key}'", "the reference answer is empty. Write it, or delete the row")
+            problems.add(at_answer, t("data.row.answer_empty"))
         elif len(answer) > MAX_ANSWER_CHARS:
-            problems.add(
-                f"{at}, field '{answer_key}'",
-                f"the reference answer is {len(answer):,} characters; the "
-                f"limit is {MAX_ANSWER_CHARS}. Keep just the final answer (put worked solutions in "
-                "another field)",
-            )
+            problems.add(at_answer, t("data.row.answer_too_long", length=len(answer), limit=MAX_ANSWER_CHARS))
     if problems.total > before:
         return None
     used.update(k for k in (source, answer_key) if k)
@@ -286,7 +270,7 @@ def _convert_row(row: Row, problems: Problems) -> dict[str, Any] | None:
 def _messages(value: list[Any], at: str, problems: Problems) -> list[dict[str, str]]:
     """Validate an OpenAI/TRL message list (see :func:`lab.messages.read_messages`); it must end with the user."""
     if not value:
-        problems.add(at, "the message list is empty. Add at least a user message with the question")
+        problems.add(at, t("data.row.messages_empty"))
         return []
     out, found = read_messages(value)
     for problem in found:
@@ -294,12 +278,7 @@ def _messages(value: list[Any], at: str, problems: Problems) -> list[dict[str, s
     if found:
         return []
     if out[-1]["role"] != "user":
-        problems.add(
-            at,
-            f"the last message has role {value[-1]['role']!r}; it must be 'user'. An RFT prompt ends "
-            "with the user's question: the model writes the answer, and the reference goes in "
-            "'reference_answer'",
-        )
+        problems.add(at, t("data.row.last_not_user", role=value[-1]["role"]))
         return []
     return out
 

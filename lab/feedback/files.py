@@ -12,8 +12,9 @@ before the final assistant message of ``completion``/``chosen`` are the prompt (
 CSV cell a message list is written as JSON text. Field names are matched in any case; other fields are ignored.
 
 Bytes → text and text → rows reuse :mod:`lab.data.formats` under the limits of task files (same size, encoding,
-binary and JSON-line checks); message lists, text and its limits are :mod:`lab.messages`. Any problem refuses the
-whole file with file, line and field; up to :data:`lab.data.formats.MAX_PROBLEMS` are listed at once.
+binary and JSON-line checks, their hints showing feedback rows); message lists, text and its limits are
+:mod:`lab.messages`. Any problem refuses the whole file with file, line and field; up to
+:data:`lab.data.formats.MAX_PROBLEMS` are listed at once. Every message is a key of :mod:`lab.texts`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lab import LabError
 from lab.data import formats, tasks
 from lab.data.formats import Problems, Row, find_key, json_type
 from lab.messages import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text, read_messages, value_text
+from lab.texts import t
 
 __all__ = ["parse_label", "read_feedback_file", "write_rows"]
 
@@ -35,12 +37,6 @@ TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0", "up", "good", "like
 FALSE_WORDS = frozenset(
     {"false", "f", "no", "n", "0", "0.0", "down", "bad", "dislike", "disliked", "-1", "👎", "negative"}
 )
-_EXAMPLES = {  # lab.data's hints show task rows; a feedback file's reader shows feedback rows
-    '{"question": "2+2?", "answer": "4"}': '{"prompt": "Hi?", "completion": "Hello!", "label": true}',
-    '{"question": "…", "answer": "…"}': '{"prompt": "…", "chosen": "…", "rejected": "…"}',
-    "question/answer rows": "prompt/completion/label or prompt/chosen/rejected rows",
-    "put the questions in": "put the feedback in",
-}
 
 
 def parse_label(value: Any) -> bool | None:
@@ -63,20 +59,15 @@ def read_feedback_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str,
     """``(ratings, pairs)`` from a feedback file, as keyword dicts for ``FeedbackStore.add_many``; or ``LabError``."""
     name = str(path)
     if not path.exists():
-        hint = "" if path.is_absolute() else f" (relative paths start at {Path.cwd()})"
-        raise LabError(f"Feedback file not found: {name}. Check the path{hint}.")
+        if path.is_absolute():
+            raise LabError("feedback.file.not_found", name=name)
+        raise LabError("feedback.file.not_found_relative", name=name, cwd=Path.cwd())
     if path.is_file() and not path.read_bytes().strip():
-        raise LabError(
-            f"Cannot load {name}: the file is empty. Add prompt/completion/label or prompt/chosen/rejected rows."
-        )
-    try:
-        text = formats.read_text(path, name, max_bytes=tasks.MAX_FILE_BYTES, max_rows=tasks.MAX_ROWS)
-        rows, _, _ = formats.parse(path, text, name, max_rows=tasks.MAX_ROWS, question_columns=tasks.QUESTION_COLUMNS)
-    except LabError as e:
-        message = str(e)
-        for task_hint, feedback_hint in _EXAMPLES.items():
-            message = message.replace(task_hint, feedback_hint)
-        raise LabError(message) from None
+        raise LabError("feedback.file.empty", name=name)
+    text = formats.read_text(path, name, max_bytes=tasks.MAX_FILE_BYTES, max_rows=tasks.MAX_ROWS, feedback=True)
+    rows, _, _ = formats.parse(
+        path, text, name, max_rows=tasks.MAX_ROWS, question_columns=tasks.QUESTION_COLUMNS, feedback=True
+    )
     problems = Problems(name)
     ratings: list[dict[str, Any]] = []
     pairs: list[dict[str, Any]] = []
@@ -94,57 +85,67 @@ def _convert(row: Row, problems: Problems) -> tuple[str, dict[str, Any]]:
     fields = {k: _decode_cell(v) for k, v in row.fields.items()}
     key = {n: find_key(fields, (n,)) for n in ("prompt", "system", "completion", "label", "chosen", "rejected")}
     filled = {n for n, k in key.items() if k and not _blank(fields[k])}  # a CSV leaves the other kind's cells empty
-    at = f"line {row.line}"
+    at = t("data.at.line", line=row.line)
+
+    def at_field(field: str) -> str:
+        return t("data.at.line_field", line=row.line, field=field)
+
     unpaired, paired = filled & {"completion", "label"}, filled & {"chosen", "rejected"}
     if unpaired and paired:
-        problems.add(at, "the row has both completion/label and chosen/rejected values; a row is one or the other")
+        problems.add(at, t("feedback.row.both_kinds"))
         return "", {}
     if not unpaired and not paired:
-        found = ", ".join(map(repr, row.fields)) or "(none)"
-        problems.add(
-            at,
-            f"fields {found}: expected prompt/completion/label (a rating) or prompt/chosen/rejected (a preference "
-            "pair), with values",
-        )
+        problems.add(at, t("feedback.row.no_kind", found=", ".join(map(repr, row.fields)) or t("data.none")))
         return "", {}
     kind = "unpaired" if unpaired else "paired"
     out: dict[str, Any] = {}
     implicit_prompt = None
     for name in ("completion",) if unpaired else ("chosen", "rejected"):
         if not key[name]:
-            problems.add(at, f"no '{name}' field. Add it: a {'rating' if unpaired else 'preference pair'} needs it")
+            problems.add(
+                at, t("feedback.row.no_rating_field" if unpaired else "feedback.row.no_pair_field", field=name)
+            )
             continue
-        text, before = _answer(fields[key[name]], f"{at}, field '{key[name]}'", name, problems)
+        text, before = _answer(fields[key[name]], at_field(key[name]), _what(name), problems)
         out[name] = text
         implicit_prompt = implicit_prompt or before
     if unpaired:
         if not key["label"]:
-            problems.add(at, "no 'label' field. Add it: true for a thumbs up, false for a thumbs down")
+            problems.add(at, t("feedback.row.no_label"))
         elif (label := parse_label(fields[key["label"]])) is None:
-            problems.add(
-                f"{at}, field '{key['label']}'",
-                f"{fields[key['label']]!r} is not a thumbs label. Write true or false (also accepted: 1/0, yes/no, "
-                "up/down, like/dislike)",
-            )
+            problems.add(at_field(key["label"]), t("feedback.row.bad_label", value=fields[key["label"]]))
         else:
             out["label"] = label
     elif out.get("chosen") and out.get("rejected") and out["chosen"].strip() == out["rejected"].strip():
-        problems.add(at, "chosen and rejected are the same text; a preference pair needs two different answers")
+        problems.add(at, t("feedback.row.same_answers"))
     if key["prompt"]:
-        out["prompt"], out["system"] = _prompt(fields[key["prompt"]], f"{at}, field '{key['prompt']}'", problems)
+        out["prompt"], out["system"] = _prompt(fields[key["prompt"]], at_field(key["prompt"]), problems)
     elif implicit_prompt:  # TRL's implicit-prompt form: the conversation before the answer
-        where = f"{at}, field '{key['chosen'] or key['completion']}'"
+        where = at_field(key["chosen"] or key["completion"])
         out["prompt"], out["system"] = _prompt(implicit_prompt, where, problems)
     else:
-        problems.add(at, "no 'prompt' field. Add the user's message as 'prompt'")
+        problems.add(at, t("feedback.row.no_prompt"))
     if key["system"] and not out.get("system") and not _blank(fields[key["system"]]):
         out["system"] = value_text(fields[key["system"]], json_scalars=True)
-        _check(problems, f"{at}, field '{key['system']}'", "system text", out["system"], MAX_PROMPT_CHARS)
+        _check(problems, at_field(key["system"]), t("feedback.what.system_text"), out["system"], MAX_PROMPT_CHARS)
     return kind, out
 
 
+def _what(name: str) -> str:
+    """The word for an answer field (completion, chosen, rejected) in a message."""
+    words = {
+        "completion": t("feedback.what.completion"),
+        "chosen": t("feedback.what.chosen"),
+        "rejected": t("feedback.what.rejected"),
+    }
+    return words[name]
+
+
 def _answer(value: Any, where: str, what: str, problems: Problems) -> tuple[str, list[dict[str, str]] | None]:
-    """An answer's text (a message list → its final assistant message(s)) and the messages before it, if any."""
+    """An answer's text (a message list → its final assistant message(s)) and the messages before it, if any.
+
+    ``what`` is the answer field's word in messages (:func:`_what`).
+    """
     before = None
     if isinstance(value, list):
         messages = _messages(value, where, problems)
@@ -154,11 +155,11 @@ def _answer(value: Any, where: str, what: str, problems: Problems) -> tuple[str,
         while cut and messages[cut - 1]["role"] == "assistant":
             cut -= 1
         if cut == len(messages):
-            problems.add(where, "the message list does not end with an assistant message: put the answer there")
+            problems.add(where, t("feedback.row.no_final_answer"))
             return "", None
         value, before = "\n".join(m["content"] for m in messages[cut:]), messages[:cut] or None
     elif not isinstance(value, str):
-        problems.add(where, f"is a JSON {json_type(value)}; the {what} must be text or a message list")
+        problems.add(where, t("feedback.row.not_text", type=json_type(value), what=what))
         return "", None
     _check(problems, where, what, value, MAX_ANSWER_CHARS)
     return value, before
@@ -172,18 +173,18 @@ def _prompt(value: Any, where: str, problems: Problems) -> tuple[str, str]:
             return "", ""
         users = [m["content"] for m in messages if m["role"] == "user"]
         if not users:
-            problems.add(where, "the message list has no user message: the prompt is the user's last message")
+            problems.add(where, t("feedback.row.no_user"))
             return "", ""
         system = "\n".join(m["content"] for m in messages if m["role"] == "system")
         if len(system) > MAX_PROMPT_CHARS:
-            problems.add(where, f"the system text is {len(system):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+            problems.add(where, t("feedback.row.system_too_long", length=len(system), limit=MAX_PROMPT_CHARS))
         value = users[-1]
     elif not isinstance(value, str):
-        problems.add(where, f"is a JSON {json_type(value)}; the prompt must be text or a message list")
+        problems.add(where, t("feedback.row.not_text", type=json_type(value), what=t("feedback.what.prompt")))
         return "", ""
     else:
         system = ""
-    _check(problems, where, "prompt", value, MAX_PROMPT_CHARS)
+    _check(problems, where, t("feedback.what.prompt"), value, MAX_PROMPT_CHARS)
     return value, system
 
 
@@ -212,7 +213,7 @@ def _decode_cell(value: Any) -> Any:
 def _messages(value: list[Any], where: str, problems: Problems) -> list[dict[str, str]] | None:
     """A validated message list (:func:`lab.messages.read_messages`), or ``None`` after recording its first problem."""
     if not value:
-        problems.add(where, "the message list is empty")
+        problems.add(where, t("feedback.row.messages_empty"))
         return None
     out, found = read_messages(value)
     if found:
@@ -228,11 +229,9 @@ def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
     """
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv"):
-        raise LabError(
-            f"cannot export to {path}: the name must end in .jsonl, .json or .csv (got {suffix or 'none'})."
-        )
+        raise LabError("feedback.export.bad_suffix", path=path, suffix=suffix or t("feedback.export.no_suffix"))
     if path.is_dir():
-        raise LabError(f"cannot export to {path}: it is a folder. Give a file name such as feedback.jsonl.")
+        raise LabError("feedback.export.folder", path=path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -250,7 +249,7 @@ def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise LabError(f"cannot export to {path}: {e.strerror or e}. Check that the folder is writable.") from e
+        raise LabError("feedback.export.failed", path=path, error=str(e.strerror or e)) from e
 
 
 def _cell(value: Any) -> str:

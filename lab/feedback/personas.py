@@ -175,7 +175,7 @@ def get(name: str | Persona) -> Persona:
         return name
     persona = PERSONAS.get(str(name).strip().lower())
     if persona is None:
-        raise LabError(f"No persona named {name!r}. Personas: {', '.join(PERSONAS)}.")
+        raise LabError("feedback.personas.unknown", name=name, names=", ".join(PERSONAS))
     return persona
 
 
@@ -241,7 +241,7 @@ def win_rate(
     """
     results = verdicts(persona, prompts, tuned, base, tuned_complete, base_complete)
     if not results:
-        raise LabError("win rate: no prompts to judge. Give at least one prompt with a tuned and a base answer.")
+        raise LabError("feedback.personas.nothing_to_judge")
     return (results.count("tuned") + 0.5 * results.count("tie")) / len(results)
 
 
@@ -249,7 +249,7 @@ def _same_length(**lists: Sequence) -> None:
     lengths = {name: len(v) for name, v in lists.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{n}: {k}" for n, k in lengths.items())
-        raise LabError(f"the lists must be the same length, one entry per prompt ({shown}).")
+        raise LabError("feedback.personas.lengths_differ", lengths=shown)
 
 
 # ------------------------------------------------------------------------------------------------- prompts
@@ -262,13 +262,13 @@ def load_prompts(path: str | Path | None = None) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise LabError(f"Prompt file not found: {path}. Give a text file with one prompt per line.") from None
+        raise LabError("feedback.prompts.not_found", path=path) from None
     except UnicodeDecodeError as e:
         line = path.read_bytes().count(b"\n", 0, e.start) + 1
-        raise LabError(f"Cannot read {path}: line {line} is not UTF-8. Save the file as UTF-8.") from None
+        raise LabError("feedback.prompts.not_utf8", path=path, line=line) from None
     prompts = list(dict.fromkeys(s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")))
     if not prompts:
-        raise LabError(f"{path} has no prompts. Write one prompt per line.")
+        raise LabError("feedback.prompts.empty", path=path)
     return prompts
 
 
@@ -281,9 +281,7 @@ def split_prompts(prompts: Sequence[str], n_heldout: int = 40, seed: int = 0) ->
     (7, 3, True)
     """
     if not 0 < n_heldout < len(prompts):
-        raise LabError(
-            f"cannot hold out {n_heldout} of {len(prompts)} prompts: hold out at least 1, leave at least 1 to train."
-        )
+        raise LabError("feedback.prompts.bad_heldout", n=n_heldout, total=len(prompts))
     order = list(prompts)
     random.Random(seed).shuffle(order)
     return order[:-n_heldout], order[-n_heldout:]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab import LabError, lab_home
 from lab.messages import MAX_ANSWER_CHARS, MAX_PROMPT_CHARS, check_text
+from lab.texts import t
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,9 +69,7 @@ def check_source(source: str) -> str:
     if not isinstance(source, str) or not (
         source == "human" or (source.partition(":")[0] in ("import", "simulated") and source.partition(":")[2])
     ):
-        raise LabError(
-            f"feedback source {source!r} is not valid: use 'human', 'import:<file name>' or 'simulated:<persona>'."
-        )
+        raise LabError("feedback.store.bad_source", source=source)
     return source
 
 
@@ -106,7 +105,7 @@ class FeedbackStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else lab_home() / "feedback.sqlite"
         if self.path.is_dir():
-            raise LabError(f"feedback store {self.path} is a folder; give the path of a .sqlite file.")
+            raise LabError("feedback.store.folder", path=self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -134,12 +133,8 @@ class FeedbackStore:
             else:
                 yield db
         except sqlite3.DatabaseError as e:
-            hint = (
-                "another program holds it; try again"
-                if "locked" in str(e) or "busy" in str(e)
-                else "if it is not a feedback store, move it aside (a new one is created)"
-            )
-            raise LabError(f"feedback store {self.path}: {e}. ({hint})") from e
+            key = "feedback.store.locked" if "locked" in str(e) or "busy" in str(e) else "feedback.store.broken"
+            raise LabError(key, path=self.path, error=str(e)) from e
         finally:
             if db is not None:
                 db.close()
@@ -193,7 +188,7 @@ class FeedbackStore:
     def delete(self, kind: str, ids: Sequence[int]) -> int:
         """Delete ratings (``kind="rating"``) or pairs (``kind="pair"``) by id; return how many were deleted."""
         if kind not in _TABLES:
-            raise LabError(f"cannot delete {kind!r} feedback: kind must be 'rating' or 'pair'.")
+            raise LabError("feedback.store.bad_delete_kind", kind=kind)
         ids = [int(i) for i in ids]
         if not ids:
             return 0
@@ -207,7 +202,7 @@ class FeedbackStore:
             ("1", []) if source_prefix is None else ("substr(source, 1, ?) = ?", [len(source_prefix), source_prefix])
         )
         with self._connect(write=True) as db:
-            return sum(db.execute(f"DELETE FROM {t} WHERE {where}", params).rowcount for t in _TABLES.values())
+            return sum(db.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount for table in _TABLES.values())
 
     def import_file(self, path: str | Path, source: str | None = None) -> dict[str, int]:
         """Read a CSV/JSONL/JSON feedback file in TRL's formats and store all of it, or nothing (``LabError``).
@@ -230,7 +225,7 @@ class FeedbackStore:
         from lab.feedback.files import write_rows
 
         if kind not in ("unpaired", "paired"):
-            raise LabError(f"export kind {kind!r} is not valid: use 'unpaired' (ratings) or 'paired' (pairs).")
+            raise LabError("feedback.store.bad_export_kind", kind=kind)
         rows = (
             self.unpaired(source, conversational)
             if kind == "unpaired"
@@ -244,28 +239,29 @@ class FeedbackStore:
         if isinstance(label, int) and label in (0, 1):  # bool is an int
             label = bool(label)
         if not isinstance(label, bool):
-            raise LabError(f"rating label {label!r} is not valid: use True (thumbs up) or False (thumbs down).")
-        self._check(prompt, system, {"completion": completion}, model, session, source)
+            raise LabError("feedback.store.bad_label", label=label)
+        self._check(prompt, system, {t("feedback.what.completion"): completion}, model, session, source)
         return (prompt, system, completion, int(label), model, session, source, _now())
 
     def _pair_row(self, prompt, chosen, rejected, system="", model="", session="", source="human") -> tuple:
-        self._check(prompt, system, {"chosen answer": chosen, "rejected answer": rejected}, model, session, source)
+        answers = {t("feedback.what.chosen_answer"): chosen, t("feedback.what.rejected_answer"): rejected}
+        self._check(prompt, system, answers, model, session, source)
         if chosen.strip() == rejected.strip():
-            raise LabError("preference pair: the chosen and rejected answers are the same text; a pair needs two.")
+            raise LabError("feedback.store.same_answers")
         return (prompt, system, chosen, rejected, model, session, source, _now())
 
     @staticmethod
     def _check(prompt, system, answers: dict[str, Any], model, session, source) -> None:
-        problem = check_text("prompt", prompt, MAX_PROMPT_CHARS)
+        problem = check_text(t("feedback.what.prompt"), prompt, MAX_PROMPT_CHARS)
         for what, text in answers.items():
             problem = problem or check_text(what, text, MAX_ANSWER_CHARS)
         if not problem and (not isinstance(system, str) or len(system) > MAX_PROMPT_CHARS):
-            problem = f"the system text must be text of at most {MAX_PROMPT_CHARS:,} characters"
-        for what, value in (("model", model), ("session", session)):
+            problem = t("feedback.store.system_too_long", limit=MAX_PROMPT_CHARS)
+        for what, value in ((t("feedback.what.model"), model), (t("feedback.what.session"), session)):
             if not problem and (not isinstance(value, str) or len(value) > 200):
-                problem = f"the {what} must be text of at most 200 characters, got {value!r:.60}"
+                problem = t("feedback.store.field_too_long", what=what, limit=200, value=value)
         if problem:
-            raise LabError(f"cannot store feedback: {problem}.")
+            raise LabError("feedback.store.cannot_store", problem=problem)
         check_source(source)
 
     # ------------------------------------------------------------------------------------------------- reading
@@ -392,5 +388,5 @@ def _defaults(row: dict[str, Any], *required: str) -> dict[str, Any]:
     missing = [k for k in ("prompt", *required) if k not in row]
     unknown = [k for k in row if k not in allowed]
     if missing or unknown:
-        raise LabError(f"cannot store feedback row: missing {missing}, unknown {unknown}; allowed: {sorted(allowed)}.")
+        raise LabError("feedback.store.bad_row", missing=missing, unknown=unknown, allowed=sorted(allowed))
     return row

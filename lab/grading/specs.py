@@ -10,7 +10,7 @@ small arithmetic formula, evaluated on its syntax tree (never ``eval``); a ``pyt
 :mod:`lab.grading.sandbox`.
 
 The scoring itself (normalization, numbers, similarity metrics) comes from :mod:`lab.grading.functions`;
-:mod:`lab.grading` re-exports the public names of both.
+:mod:`lab.grading` re-exports the public names of both. Messages and explanations are keys of :mod:`lab.texts`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from lab.grading.functions import (
     tokens,
 )
 from lab.messages import completion_text, value_text
+from lab.texts import t
 
 __all__ = ["DEFAULT_SPEC", "PRESETS", "build_grader", "explain", "grader_name", "parse_spec", "validate_spec"]
 
@@ -89,36 +90,37 @@ def validate_spec(spec: dict, item_fields: set[str] | None = None, _path: str = 
     lab.LabError: graders.a.operation: 'equals' is not one of eq, ne, like, ilike.
     """
     if not isinstance(spec, dict):
-        raise LabError(f"{_path or 'grader spec'}: must be a JSON object such as {json.dumps(DEFAULT_SPEC)}.")
+        raise LabError(
+            "grading.spec.not_object", path=_path or t("grading.spec.where"), example=json.dumps(DEFAULT_SPEC)
+        )
     kind, type_path = spec.get("type"), _join(_path, "type")
     if kind in _API_ONLY:
-        raise LabError(
-            f"{type_path}: {kind!r} graders need an API model and are not supported offline; use text_similarity "
-            "(e.g. cosine) or a python grader."
-        )
+        raise LabError("grading.spec.api_only", path=type_path, kind=kind)
     if kind not in _SCHEMA:
-        raise LabError(f"{type_path}: {kind!r} is not one of {', '.join(_SCHEMA)}.")
+        raise LabError("grading.spec.not_one_of", path=type_path, value=kind, choices=", ".join(_SCHEMA))
     fields = _SCHEMA[kind]
     for key in spec:
         if key not in fields and key not in ("type", "name"):
             known = ", ".join(["name", *fields])
-            raise LabError(f"{_join(_path, key)}: unknown field for a {kind} grader (its fields: {known}).")
+            raise LabError("grading.spec.unknown_field", path=_join(_path, key), kind=kind, known=known)
     if not isinstance(spec.get("name", ""), str):
-        raise LabError(f"{_join(_path, 'name')}: must be a string.")
+        raise LabError("grading.spec.name_not_string", path=_join(_path, "name"))
     for key, (check, default) in fields.items():
         if key in spec:
             _check_field(check, spec[key], _join(_path, key), item_fields)
         elif default is _REQUIRED:
-            raise LabError(f"{_join(_path, key)}: missing; a {kind} grader needs this field.")
+            raise LabError("grading.spec.missing_field", path=_join(_path, key), kind=kind)
     if kind == "multi":
         _formula(spec["calculate_output"], list(spec["graders"]), _join(_path, "calculate_output"))
     if kind == "length":
         if all(spec.get(k) is None for k in _LIMITS):
-            raise LabError(f"{_path or 'grader spec'}: a length grader needs at least one of {', '.join(_LIMITS)}.")
+            path = _path or t("grading.spec.where")
+            raise LabError("grading.spec.length_no_limit", path=path, limits=", ".join(_LIMITS))
         for unit in ("words", "chars"):
             lo, hi = spec.get(f"min_{unit}"), spec.get(f"max_{unit}")
             if lo is not None and hi is not None and lo > hi:
-                raise LabError(f"{_join(_path, f'min_{unit}')}: {lo} is more than max_{unit} ({hi}).")
+                path = _join(_path, f"min_{unit}")
+                raise LabError("grading.spec.min_over_max", path=path, min=lo, max_field=f"max_{unit}", max=hi)
 
 
 def _check_field(check: Any, value: Any, path: str, item_fields: set[str] | None) -> None:
@@ -126,14 +128,13 @@ def _check_field(check: Any, value: Any, path: str, item_fields: set[str] | None
     is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if isinstance(check, tuple):
         if value not in check:
-            raise LabError(f"{path}: {value!r} is not one of {', '.join(check)}.")
+            raise LabError("grading.spec.not_one_of", path=path, value=value, choices=", ".join(check))
         if value == "meteor":
-            raise LabError(f"{path}: 'meteor' needs NLTK's WordNet data, which is not available offline; "
-                           f"use one of {', '.join(METRICS_OK)}.")  # fmt: skip
+            raise LabError("grading.spec.meteor", path=path, metrics=", ".join(METRICS_OK))
         if value == "gleu" and importlib.util.find_spec("nltk") is None:
-            raise LabError(f"{path}: 'gleu' needs the nltk package (pip install nltk); or use bleu.")
+            raise LabError("grading.spec.gleu", path=path)
     elif check in ("str", "template", "source", "pattern", "formula") and not isinstance(value, str):
-        raise LabError(f"{path}: must be a string, not {type(value).__name__}.")
+        raise LabError("grading.spec.not_string", path=path, type=type(value).__name__)
     elif check == "template":
         for inner in _REF_RE.findall(value):
             _check_ref(inner, path, item_fields)
@@ -143,29 +144,26 @@ def _check_field(check: Any, value: Any, path: str, item_fields: set[str] | None
         try:
             sandbox.check_source(value)
         except LabError as e:
-            raise LabError(f"{path}: {e}") from None
+            raise LabError("grading.spec.nested", path=path, error=str(e)) from None
     elif check == "pattern":
         try:
             re.compile(value)
         except re.error as e:
-            raise LabError(f"{path}: {value!r} is not a valid regular expression ({e}).") from None
+            raise LabError("grading.spec.bad_regex", path=path, value=value, error=str(e)) from None
     elif check == "number" and not (is_number and value >= 0):
-        raise LabError(f"{path}: must be a number ≥ 0, not {value!r}.")
+        raise LabError("grading.spec.not_non_negative", path=path, value=value)
     elif check == "positive" and not (is_number and value > 0):
-        raise LabError(f"{path}: must be a number > 0, not {value!r}.")
+        raise LabError("grading.spec.not_positive", path=path, value=value)
     elif check == "count" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        raise LabError(f"{path}: must be a whole number ≥ 0, not {value!r}.")
+        raise LabError("grading.spec.not_count", path=path, value=value)
     elif check == "bool" and not isinstance(value, bool):
-        raise LabError(f"{path}: must be true or false, not {value!r}.")
+        raise LabError("grading.spec.not_bool", path=path, value=value)
     elif check == "graders":
         if not isinstance(value, dict) or not value:
-            raise LabError(
-                f'{path}: must be an object of named graders, e.g. {{"answer": {{"type": "exact_match"}}}}.'
-            )
+            raise LabError("grading.spec.bad_graders", path=path)
         for key, sub in value.items():
             if not isinstance(key, str) or not key.isidentifier() or key in _FUNCS:
-                raise LabError(f"{_join(path, str(key))}: grader names must be identifiers usable in the formula "
-                               f"(letters, digits, _; not {', '.join(_FUNCS)}).")  # fmt: skip
+                raise LabError("grading.spec.bad_grader_name", path=_join(path, str(key)), functions=", ".join(_FUNCS))
             validate_spec(sub, item_fields, _join(path, key))
 
 
@@ -180,9 +178,7 @@ def _parse_ref(inner: str, path: str) -> tuple[str, list[str | int]]:
     """``item.meta.tags[0]`` → ("item", ["meta", "tags", 0])."""
     m = _VAR_RE.fullmatch(inner)
     if not m:
-        raise LabError(
-            f"{path}: {{{{{inner}}}}} is not a template; write {{{{item.<field>}}}} or {{{{sample.output_text}}}}."
-        )
+        raise LabError("grading.template.bad", path=path, inner=inner)
     keys = [int(k[1:-1]) if k.startswith("[") else k for k in re.findall(r"\[\d+\]|\w+", m.group(2))]
     return m.group(1), keys
 
@@ -190,10 +186,10 @@ def _parse_ref(inner: str, path: str) -> tuple[str, list[str | int]]:
 def _check_ref(inner: str, path: str, item_fields: set[str] | None) -> None:
     ns, keys = _parse_ref(inner, path)
     if ns == "sample" and keys[0] not in ("output_text", "output_json"):
-        raise LabError(f"{path}: sample has output_text and output_json, not {keys[0]!r}.")
+        raise LabError("grading.template.bad_sample", path=path, name=keys[0])
     if ns == "item" and item_fields is not None and keys[0] not in item_fields:
-        have = ", ".join(sorted(item_fields)) or "none"
-        raise LabError(f"{path}: {{{{item.{keys[0]}}}}} names a field the data does not have (fields: {have}).")
+        have = ", ".join(sorted(item_fields)) or t("grading.template.no_fields")
+        raise LabError("grading.template.unknown_field", path=path, field=keys[0], fields=have)
 
 
 def _json_or_none(text: str) -> Any:
@@ -217,9 +213,10 @@ def _render(template: str, text: str, item: dict) -> str:
             try:
                 value = value[k]
             except (KeyError, IndexError, TypeError):
-                raise _Missing(f"{ns} has no {m.group(1).strip()[len(ns) + 1 :]}") from None
+                path = m.group(1).strip()[len(ns) + 1 :]
+                raise _Missing(t("grading.template.no_value", namespace=ns, path=path)) from None
         if value is None:
-            raise _Missing(f"{m.group(1).strip()} is empty")
+            raise _Missing(t("grading.template.empty", reference=m.group(1).strip()))
         return value_text(value)
 
     return _REF_RE.sub(fill, template)
@@ -239,9 +236,8 @@ def _render_column(template: str, texts: list[str], items: list[dict]) -> tuple[
     for inner in _REF_RE.findall(template):
         ns, keys = _parse_ref(inner, "template")
         if ns == "item" and items and all(keys[0] not in item for item in items):
-            have = ", ".join(sorted(items[0])) or "none"
-            raise LabError(f"{{{{item.{keys[0]}}}}}: the data has no field {keys[0]!r} (fields: {have}); "
-                           "rename the column or change the grader's template.")  # fmt: skip
+            have = ", ".join(sorted(items[0])) or t("grading.template.no_fields")
+            raise LabError("grading.template.missing_column", field=keys[0], fields=have)
     return values, reasons
 
 
@@ -271,7 +267,7 @@ def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
     if isinstance(node, ast.Name):
         if node.id in env:
             return env[node.id]
-        raise _FormulaError(f"{node.id!r} is not one of the graders ({', '.join(env)})")
+        raise _FormulaError(t("grading.formula.unknown_name", name=node.id, names=", ".join(env)))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         value = _BINOPS[type(node.op)](_evaluate(node.left, env), _evaluate(node.right, env))
         if isinstance(value, complex):
@@ -288,23 +284,20 @@ def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
             return float(_FUNCS[node.func.id](*args))
         except TypeError as e:
             raise _FormulaError(f"{node.func.id}(): {e}") from None
-    raise _FormulaError(
-        f"{ast.unparse(node)!r} is not allowed; use numbers, grader names, + - * / ** %, comparisons and "
-        f"{', '.join(_FUNCS)}"
-    )
+    raise _FormulaError(t("grading.formula.not_allowed", expression=ast.unparse(node), functions=", ".join(_FUNCS)))
 
 
 def _formula(text: str, names: list[str], path: str) -> ast.Expression:
     """Parse and check a multi grader's formula (a trial evaluation with every grader at 0.5)."""
     if len(text) > 1000:
-        raise LabError(f"{path}: the formula is longer than 1000 characters.")
+        raise LabError("grading.formula.too_long", path=path)
     try:
         tree = ast.parse(text.strip(), mode="eval")
         _evaluate(tree, dict.fromkeys(names, 0.5))
     except SyntaxError as e:
-        raise LabError(f"{path}: {text!r} is not a formula ({e.msg}).") from None
+        raise LabError("grading.formula.syntax", path=path, text=text, error=e.msg) from None
     except _FormulaError as e:
-        raise LabError(f"{path}: {e}.") from None
+        raise LabError("grading.formula.bad", path=path, error=str(e)) from None
     except (ArithmeticError, ValueError):
         pass  # e.g. 1 / (a - b) at the trial values; real scores may be fine
     return tree
@@ -327,30 +320,33 @@ def _score_row(spec: dict, inp: str, ref: str) -> tuple[float | None, str]:
     if kind == "string_check":
         op = spec["operation"]
         ok = {"eq": inp == ref, "ne": inp != ref, "like": ref in inp, "ilike": ref.lower() in inp.lower()}[op]
-        return float(ok), f"string_check {op}: {_q(inp)} vs {_q(ref)} → {_f(float(ok))}"
+        return float(ok), t("grading.why.string_check", operation=op, input=_q(inp), reference=_q(ref),
+                            score=_f(float(ok)))  # fmt: skip
     if kind == "exact_match":
         score = float(is_exact(inp, ref))
-        return score, f"exact_match: {_q(normalize(inp))} vs {_q(normalize(ref))} (normalized) → {_f(score)}"
+        why = t("grading.why.exact_match", input=_q(normalize(inp)), reference=_q(normalize(ref)), score=_f(score))
+        return score, why
     if kind == "contains_answer":
         if is_exact(inp, ref):
-            return 1.0, f"contains_answer: {_q(inp)} is exactly {_q(ref)} → 1.0"
+            return 1.0, t("grading.why.contains_exact", input=_q(inp), reference=_q(ref))
         if contains(inp, ref):
-            return 0.5, f"contains_answer: {_q(inp)} contains {_q(ref)} but says more → 0.5"
-        return 0.0, f"contains_answer: {_q(ref)} not found in {_q(inp)} → 0.0"
+            return 0.5, t("grading.why.contains", input=_q(inp), reference=_q(ref))
+        return 0.0, t("grading.why.contains_none", input=_q(inp), reference=_q(ref))
     if kind == "numeric":
         want, got = number_in(ref), number_in(inp, _opt(spec, "position"))
         if want is None:
-            return None, f"numeric: the reference {_q(ref)} has no number → None"
-        tol = f"±{_opt(spec, 'tolerance'):g} relative, ±{_opt(spec, 'abs_tolerance'):g} absolute"
+            return None, t("grading.why.numeric_no_reference", reference=_q(ref))
+        tol = t("grading.why.numeric_tolerance", tolerance=_opt(spec, "tolerance"),
+                abs_tolerance=_opt(spec, "abs_tolerance"))  # fmt: skip
         if got is None:
-            return 0.0, f"numeric: no number in {_q(inp)} (want {want:g}) → 0.0"
+            return 0.0, t("grading.why.numeric_no_number", input=_q(inp), want=want)
         score = float(numbers_close(got, want, _opt(spec, "tolerance"), _opt(spec, "abs_tolerance")))
-        return score, f"numeric: {got:g} vs {want:g} ({tol}) → {_f(score)}"
+        return score, t("grading.why.numeric", got=got, want=want, tolerance=tol, score=_f(score))
     if kind == "regex":
         flags = re.IGNORECASE if _opt(spec, "ignore_case") else 0
         mode = _opt(spec, "mode")
         score = float(getattr(re.compile(spec["pattern"], flags), mode)(inp) is not None)
-        return score, f"regex {mode} {spec['pattern']!r} on {_q(inp)} → {_f(score)}"
+        return score, t("grading.why.regex", mode=mode, pattern=spec["pattern"], input=_q(inp), score=_f(score))
     if kind == "length":
         return _length(spec, inp)
     raise AssertionError(kind)
@@ -367,9 +363,13 @@ def _length(spec: dict, text: str) -> tuple[float, str]:
             score = min(score, max(0.0, 1.0 - (n - hi) / max(hi, 1)))
         elif lo is not None and n < lo:
             score = min(score, n / lo)
-        limits = ", ".join(f"{w} {v}" for w, v in (("min", lo), ("max", hi)) if v is not None)
-        parts.append(f"{n} {unit} ({limits})")
-    return score, f"length: {'; '.join(parts)} → {_f(score)}"
+        limits = ", ".join(
+            t(key, value=v) for key, v in (("grading.why.min", lo), ("grading.why.max", hi)) if v is not None
+        )
+        parts.append(
+            t("grading.why.length_words" if unit == "words" else "grading.why.length_chars", n=n, limits=limits)
+        )
+    return score, t("grading.why.length", parts="; ".join(parts), score=_f(score))
 
 
 def _run(spec: dict, texts: list[str], items: list[dict]) -> tuple[Scores, list[str]]:
@@ -380,9 +380,9 @@ def _run(spec: dict, texts: list[str], items: list[dict]) -> tuple[Scores, list[
     if kind == "python":
         from lab.grading import sandbox
 
-        samples = [{"output_text": t, "output_json": _json_or_none(t)} for t in texts]
+        samples = [{"output_text": text, "output_json": _json_or_none(text)} for text in texts]
         scores, errors = sandbox.run_python_grader_with_errors(spec["source"], samples, items, _opt(spec, "timeout"))
-        return scores, [f"python grade() → {_f(s)}" if e is None else f"python: no score ({e})"
+        return scores, [t("grading.why.python", score=_f(s)) if e is None else t("grading.why.python_error", error=e)
                         for s, e in zip(scores, errors, strict=True)]  # fmt: skip
     inputs, in_why = _render_column(_opt(spec, "input"), texts, items)
     if "reference" in _SCHEMA[kind]:
@@ -390,15 +390,20 @@ def _run(spec: dict, texts: list[str], items: list[dict]) -> tuple[Scores, list[
     else:
         refs, ref_why = inputs, in_why
     scores: Scores = [None] * n
-    whys = [f"{kind}: no score ({in_why[i] or ref_why[i]})" for i in range(n)]
+    whys = [t("grading.why.no_score", kind=kind, reason=in_why[i] or ref_why[i]) for i in range(n)]
     ready = [i for i in range(n) if inputs[i] is not None and refs[i] is not None]
     if kind == "text_similarity":
         metric, threshold = spec["evaluation_metric"], spec.get("pass_threshold")
         values = similarity(metric, [inputs[i] for i in ready], [refs[i] for i in ready])
         for i, value in zip(ready, values, strict=True):
-            verdict = "" if threshold is None else f" ({'pass' if value >= threshold else 'fail'} at {threshold:g})"
+            key = (
+                "grading.why.similarity" if threshold is None
+                else "grading.why.similarity_pass" if value >= threshold
+                else "grading.why.similarity_fail"
+            )  # fmt: skip
             scores[i] = value
-            whys[i] = f"text_similarity {metric}: {_q(inputs[i])} vs {_q(refs[i])} → {_f(value)}{verdict}"
+            whys[i] = t(key, metric=metric, input=_q(inputs[i]), reference=_q(refs[i]), score=_f(value),
+                        threshold=threshold)  # fmt: skip
     else:
         for i in ready:
             scores[i], whys[i] = _score_row(spec, inputs[i], refs[i])
@@ -414,17 +419,18 @@ def _run_multi(spec: dict, texts: list[str], items: list[dict]) -> tuple[Scores,
     whys = []
     for i in range(len(texts)):
         env = {name: s[i] for name, (s, _) in parts.items()}
-        score, note = None, ""
+        score, head = None, None
         if any(v is None for v in env.values()):
-            note = " (a part has no score)"
+            head = t("grading.why.multi_part_missing", formula=text, score=_f(score))
         else:
             try:
                 score = _evaluate(tree, env)  # type: ignore[arg-type]
                 score = score if math.isfinite(score) else None
             except (ArithmeticError, ValueError, _FormulaError) as e:
-                note = f" ({type(e).__name__}: {e})"
+                head = t("grading.why.multi_error", formula=text, score=_f(score), error_type=type(e).__name__,
+                         error=str(e))  # fmt: skip
         scores.append(score)
-        lines = [f"multi: {text} = {_f(score)}{note}"]
+        lines = [head or t("grading.why.multi", formula=text, score=_f(score))]
         lines += ["  " + f"{name} = {_f(s[i])}: {w[i]}".replace("\n", "\n  ") for name, (s, w) in parts.items()]
         whys.append("\n".join(lines))
     return scores, whys
@@ -508,7 +514,7 @@ def parse_spec(text_or_path: str | dict) -> dict:
     ...
     lab.LabError: grader spec, line 1, column 24: invalid JSON (Expecting property name enclosed in double quotes).
     """
-    where = "grader spec"
+    where, from_file = t("grading.spec.where"), False
     if isinstance(text_or_path, dict):
         spec: Any = copy.deepcopy(text_or_path)
     else:
@@ -516,20 +522,19 @@ def parse_spec(text_or_path: str | dict) -> dict:
         if not text.lstrip().startswith("{"):
             path = Path(text.strip()).expanduser()
             try:
-                text, where = path.read_text(encoding="utf-8"), str(path)
+                text, where, from_file = path.read_text(encoding="utf-8"), str(path), True
             except (OSError, UnicodeDecodeError) as e:
                 raise LabError(
-                    f"grader spec: {text.strip()[:80]!r} is neither a JSON object (starting with '{{') nor a readable "
-                    f".json file ({type(e).__name__})."
+                    "grading.spec.unreadable", text=text.strip()[:80], error_type=type(e).__name__
                 ) from None
         try:
             spec = json.loads(text)
         except json.JSONDecodeError as e:
-            raise LabError(f"{where}, line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}).") from None
+            raise LabError("grading.spec.bad_json", where=where, line=e.lineno, column=e.colno, error=e.msg) from None
     try:
         validate_spec(spec)
     except LabError as e:
-        raise (LabError(f"{where}: {e}") if where != "grader spec" else e) from None
+        raise (LabError("grading.spec.nested", path=where, error=str(e)) if from_file else e) from None
     return spec
 
 

@@ -24,7 +24,7 @@ METHODS = ("rft", "rlhf")
 def config_class(method: str) -> type[Schema]:
     """The Config of ``method`` (``lab.methods.<method>_config.Config``), without importing torch."""
     if method not in METHODS:
-        raise LabError(f"unknown method '{method}': one of {', '.join(METHODS)}")
+        raise LabError("methods.unknown", method=method, methods=", ".join(METHODS))
     return importlib.import_module(f"lab.methods.{method}_config").Config
 
 

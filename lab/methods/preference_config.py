@@ -41,9 +41,10 @@ class Config(Schema):
 
     def check(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise LabError(f"preference: algorithm must be one of {', '.join(ALGORITHMS)} (got '{self.algorithm}')")
+            choices = ", ".join(ALGORITHMS)
+            raise LabError("config.preference.algorithm", owner=self.NAME, choices=choices, value=self.algorithm)
         super().check()
         if self.batch_size < 2:
-            raise LabError(f"{self.algorithm}: batch_size must be at least 2 (KTO estimates its KL within a batch)")
+            raise LabError("config.preference.batch_size", owner=self.algorithm)
         if self.beta <= 0 or not (0 < self.learning_rate < 1):
-            raise LabError(f"{self.algorithm}: beta must be > 0 and learning_rate in (0, 1)")
+            raise LabError("config.preference.beta_lr", owner=self.algorithm)

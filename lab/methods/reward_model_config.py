@@ -33,9 +33,11 @@ class Config(Schema):
 
     def check(self) -> None:
         if self.epochs <= 0 or self.batch_size < 1 or self.lora_rank < 1:
-            raise LabError("reward model: epochs, batch_size and lora_rank must be positive")
+            raise LabError("config.reward_model.not_positive", owner=self.NAME)
         if not (0 < self.learning_rate < 1):
-            raise LabError(f"reward model: learning_rate {self.learning_rate} is out of range")
+            raise LabError("config.learning_rate_out_of_range", owner=self.NAME, value=self.learning_rate)
         if not (0 < self.heldout_share < 1):
-            raise LabError(f"reward model: heldout_share must be between 0 and 1 (got {self.heldout_share})")
+            raise LabError(
+                "config.out_of_range", owner=self.NAME, name="heldout_share", min=0, max=1, value=self.heldout_share
+            )
         super().check()

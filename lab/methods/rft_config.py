@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lab import LabError
+from lab import LabError, texts
 from lab.methods.schema import MODEL_CHOICES, MODEL_HELP, TINY_NOTE, Schema
 
 __all__ = ["DEFAULT_TASK", "Config"]
@@ -100,9 +100,27 @@ class Config(Schema):
         "help": "Seed for the split, LoRA init and sampling.", "label": "Seed", "level": "advanced",
     })  # fmt: skip
 
+    def split_sizes(self, n_rows: int) -> tuple[int, int, str | None]:
+        """``(train rows, held-out rows, note)`` for a task of ``n_rows``: ``valid_size`` held out, but never more
+        than half of the file (training needs rows too). The note, when not ``None``, says in plain words what a
+        small file can and cannot show; the run prints it and the upload shows it.
+
+        >>> Config().split_sizes(103)
+        (63, 40, None)
+        >>> Config().split_sizes(16)[:2]
+        (8, 8)
+        """
+        n_valid = min(self.valid_size, max(1, n_rows // 2))
+        n_train = n_rows - n_valid
+        note = None
+        if n_valid < self.valid_size or n_train < 20:
+            note = texts.t("rft.split.small", n_rows=n_rows, n_train=n_train, n_valid=n_valid, asked=self.valid_size,
+                           point=100 / max(n_valid, 1))  # fmt: skip
+        return n_train, n_valid, note
+
     def check(self) -> None:
         if self.num_generations < 2:
-            raise LabError("rft: num_generations must be at least 2: GRPO compares answers within a group")
+            raise LabError("config.rft.num_generations", owner=self.NAME)
         if not self.graders:
-            raise LabError("rft: choose at least one grader")
+            raise LabError("config.rft.no_grader", owner=self.NAME)
         super().check()

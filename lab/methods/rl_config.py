@@ -50,9 +50,9 @@ class Config(Schema):
 
     def check(self) -> None:
         if self.num_generations < 2:
-            raise LabError("rl: num_generations must be at least 2: GRPO/RLOO compare answers to the same prompt")
+            raise LabError("config.rl.num_generations", owner=self.NAME)
         if self.beta <= 0:
-            raise LabError(f"rl: beta must be > 0 (a KL penalty against the base model); got {self.beta}")
+            raise LabError("config.rl.beta", owner=self.NAME, value=self.beta)
         if not (0 < self.learning_rate < 1):
-            raise LabError(f"rl: learning_rate {self.learning_rate} is out of range")
+            raise LabError("config.learning_rate_out_of_range", owner=self.NAME, value=self.learning_rate)
         super().check()

@@ -112,6 +112,11 @@ class Config(Schema):
         "help": "Reward model learning rate.", "label": "Reward model learning rate", "level": "advanced",
         "min": 1e-7,
     })  # fmt: skip
+    rm_heldout_share: float = field(default=0.3, metadata={
+        "help": "Reward model: share of the pairs (by prompt) held out to measure its accuracy; 0.3 of the default "
+        "demo's ~85 pairs is 20–25 held-out pairs.", "label": "Reward model: held-out share of pairs",
+        "level": "advanced", "min": 0.05, "max": 0.9,
+    })  # fmt: skip
     heldout: int = field(default=40, metadata={
         "help": "Held-out prompts for the final judgement (at least 40).", "label": "Held-out prompts",
         "level": "advanced", "min": 1,
@@ -134,25 +139,19 @@ class Config(Schema):
 
     def check(self) -> None:
         if self.route not in ROUTES:
-            raise LabError(
-                f"rlhf: route must be one of {', '.join(ROUTES)} (got {self.route!r}): the method that learns from "
-                "the feedback — reward model + RL, KTO or DPO"
-            )
+            raise LabError("config.rlhf.route", owner=self.NAME, choices=", ".join(ROUTES), value=self.route)
         if self.persona:
             personas.get(self.persona)
         elif not self.feedback:
-            raise LabError("rlhf: give feedback (a file or 'store') or a persona to simulate it")
+            raise LabError("config.rlhf.no_feedback", owner=self.NAME)
         if not self.feedback and self.simulate < self.simulate_answers:
-            raise LabError(
-                f"rlhf: with no feedback given, simulate must be at least {self.simulate_answers} ratings "
-                f"(one prompt's answers; got {self.simulate})"
-            )
+            raise LabError("config.rlhf.simulate", owner=self.NAME, min=self.simulate_answers, value=self.simulate)
         if self.heldout < 1:
-            raise LabError(f"rlhf: heldout must be at least 1 (got {self.heldout}); 40 or more for a fair verdict")
+            raise LabError("config.rlhf.heldout", owner=self.NAME, value=self.heldout)
         if self.route == "rm-rl" and self.beta <= 0:
-            raise LabError(f"rlhf: beta must be > 0 for rm-rl (the KL leash to the base model); got {self.beta}")
+            raise LabError("config.rlhf.beta", owner=self.NAME, value=self.beta)
         if self.steps < 0:
-            raise LabError(f"rlhf: steps must be at least 1, or 0 for the route's default (got {self.steps})")
+            raise LabError("config.rlhf.steps", owner=self.NAME, value=self.steps)
         super().check()
         self.rm_config()  # each stage's Config checks itself too
         if self.route == "rm-rl":
@@ -171,6 +170,7 @@ class Config(Schema):
             model=self.model,
             epochs=self.rm_epochs,
             learning_rate=self.rm_learning_rate,
+            heldout_share=self.rm_heldout_share,
             lora_rank=self.lora_rank,
             seed=self.seed,
         )

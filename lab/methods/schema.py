@@ -14,7 +14,8 @@ caller has to remember to ask. Field metadata (TRL's ``field(metadata={"help": â
   ``options`` (the values a dropdown offers; ``custom``: one may type another), ``step``, ``info`` (the knob's hint
   where it is not ``help``), ``new_row`` (the knob starts a row).
 
-No torch here, nor in any ``*_config.py``: the UI imports them.
+Every message is a key of :mod:`lab.texts` (``config.*``), its ``owner`` the Config's ``NAME`` or ``prefix``. No
+torch here, nor in any ``*_config.py``: the UI imports them.
 """
 
 from __future__ import annotations
@@ -92,11 +93,13 @@ def parse(cls: type, config: Mapping[str, Any]) -> dict[str, Any]:
         name = cls.ALIASES.get(key, key)
         if name in out and out[name] != value:  # only an old name and its new one can meet here
             old = next(k for k, v in cls.ALIASES.items() if v == name)
-            raise LabError(f"{cls.NAME}: give {name} or its old name {old}, not both")
+            raise LabError("config.both_names", owner=cls.NAME, name=name, old=old)
         out[name] = value
     unknown = sorted(set(out) - known)
     if unknown:
-        raise LabError(f"{cls.NAME}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise LabError(
+            "config.unknown_options", owner=cls.NAME, unknown=", ".join(unknown), known=", ".join(sorted(known))
+        )
     return {name: coerce(cls, name, value) for name, value in out.items()}
 
 
@@ -110,13 +113,13 @@ def coerce(cls: type, name: str, value: Any) -> Any:
     """
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
     kind, nullable = field_type(f)
-    where, why = f"{cls.NAME}: {name}", f.metadata.get("help", "")
+    where = {"owner": cls.NAME, "name": name, "help": f.metadata.get("help", "")}
     if nullable and (value is None or value == "null"):
         return None
     if kind == "bool":
         if isinstance(value, str):
             if value.strip().lower() not in _TRUE + _FALSE:
-                raise LabError(f"{where} must be true or false (got {value!r}): {why}")
+                raise LabError("config.not_bool", **where, value=value)
             return value.strip().lower() in _TRUE
         return bool(value)
     if kind in ("int", "float"):
@@ -125,16 +128,16 @@ def coerce(cls: type, name: str, value: Any) -> Any:
             if not math.isfinite(number):
                 raise ValueError(value)
         except (TypeError, ValueError):
-            raise LabError(f"{where} must be a number (got {value!r}): {why}") from None
+            raise LabError("config.not_number", **where, value=value) from None
         return int(round(number)) if kind == "int" else number
     if kind in ("list", "dict"):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as e:
-                raise LabError(f"{where}: invalid JSON ({e.msg}, column {e.colno}): {why}") from None
+                raise LabError("config.bad_json", **where, error=e.msg, column=e.colno) from None
         if not isinstance(value, list if kind == "list" else dict):
-            raise LabError(f"{where} must be a JSON {'list' if kind == 'list' else 'object'} (got {value!r}): {why}")
+            raise LabError("config.not_list" if kind == "list" else "config.not_object", **where, value=value)
         return value
     return "" if value is None else str(value).strip()
 
@@ -164,12 +167,14 @@ def _check_value(prefix: str, f: dataclasses.Field, value: Any) -> None:
     if value is None:
         return
     if "choices" in m and value not in m["choices"]:
-        raise LabError(f"{prefix}: {f.name} must be one of {', '.join(map(str, m['choices']))} (got {value!r})")
+        choices = ", ".join(map(str, m["choices"]))
+        raise LabError("config.not_choice", owner=prefix, name=f.name, choices=choices, value=value)
     if kind == "str" and not m.get("optional") and not str(value).strip():
-        raise LabError(f"{prefix}: {f.name} must not be empty ({m.get('help', '')})")
+        raise LabError("config.empty", owner=prefix, name=f.name, help=m.get("help", ""))
     lo, hi = m.get("min"), m.get("max")
     if kind in ("int", "float") and ((lo is not None and value < lo) or (hi is not None and value > hi)):
         if lo is not None and hi is not None:
-            raise LabError(f"{prefix}: {f.name} must be between {lo} and {hi} (got {value})")
-        bound = f"at least {lo}" if lo is not None else f"at most {hi}"
-        raise LabError(f"{prefix}: {f.name} must be {bound} (got {value})")
+            raise LabError("config.out_of_range", owner=prefix, name=f.name, min=lo, max=hi, value=value)
+        if lo is not None:
+            raise LabError("config.too_small", owner=prefix, name=f.name, min=lo, value=value)
+        raise LabError("config.too_large", owner=prefix, name=f.name, max=hi, value=value)
