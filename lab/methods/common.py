@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from pathlib import Path
 
 import torch
 from peft import LoraConfig
 from transformers import TrainerCallback
+
+from lab.feedback import FeedbackStore
 
 
 def lora_config(rank: int = 16, task_type: str = "CAUSAL_LM", alpha: int | None = None) -> LoraConfig:
@@ -93,10 +96,6 @@ def open_feedback(feedback: str | None, folder) -> tuple:
     the run's own (``<folder>/feedback.sqlite``, all or nothing, errors name file and line); ``None`` or ``""``
     gives that run-local store empty, for simulated feedback. ``imported`` is the import's counts (or ``None``).
     """
-    from pathlib import Path
-
-    from lab.feedback import FeedbackStore
-
     if feedback == "store":
         return FeedbackStore(), None
     store = FeedbackStore(Path(folder) / "feedback.sqlite")

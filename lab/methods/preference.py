@@ -12,8 +12,14 @@ from __future__ import annotations
 import random
 import time
 
-from lab import LabError
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
+
+from lab import LabError, texts
+from lab.messages import as_messages, completion_text
+from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs
 from lab.methods.preference_config import ALGORITHMS, Config
+from lab.methods.reward_model import check_pairs, dedupe_pairs, trl_rows
 
 __all__ = ["ALGORITHMS", "MIN_RATINGS", "Config", "fit", "kto_rows", "trainer_config"]
 
@@ -25,16 +31,13 @@ def kto_rows(ratings: list[dict], seed: int = 0) -> list[dict]:
 
     Refuses too few ratings, or ratings that are all up or all down (KTO needs both to contrast).
     """
-    from lab.messages import as_messages, completion_text
-
     liked = sum(bool(r["label"]) for r in ratings)
     if len(ratings) < MIN_RATINGS or liked == 0 or liked == len(ratings):
         more = max(0, MIN_RATINGS - len(ratings))
-        raise LabError(
-            f"kto: {len(ratings)} rating(s), {liked} 👍 and {len(ratings) - liked} 👎; KTO needs at least "
-            f"{MIN_RATINGS} with both kinds" + (f" — {more} more." if more else ".") + " Rate answers in the "
-            "Feedback tab, import a ratings file, or let a persona simulate feedback."
-        )
+        counts = dict(n=len(ratings), liked=liked, disliked=len(ratings) - liked, minimum=MIN_RATINGS)
+        if more:
+            raise LabError("preference.kto_too_few", more=more, **counts)
+        raise LabError("preference.kto_one_kind", **counts)
     rows = [
         {
             "prompt": as_messages(r["prompt"]),
@@ -49,10 +52,6 @@ def kto_rows(ratings: list[dict], seed: int = 0) -> list[dict]:
 
 def trainer_config(cfg: Config, output_dir: str, n_liked: int = 1, n_disliked: int = 1):
     """Translate the knobs into TRL's DPOConfig or KTOConfig (the one place they meet)."""
-    from trl import DPOConfig, KTOConfig
-
-    from lab.methods.common import trainer_kwargs
-
     shared = dict(
         **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
         per_device_train_batch_size=cfg.batch_size,
@@ -70,12 +69,6 @@ def trainer_config(cfg: Config, output_dir: str, n_liked: int = 1, n_disliked: i
 
 def fit(cfg: Config, run, model, tokenizer, data: list[dict], stage: str | None = None):
     """Train a LoRA policy on ``model`` from pairs (DPO) or ratings (KTO); return ``(peft_model, result)``."""
-    from datasets import Dataset
-    from trl import DPOTrainer, KTOTrainer
-
-    from lab.methods.common import RunCallback, lora_config, setup_torch
-    from lab.methods.reward_model import check_pairs, dedupe_pairs, trl_rows
-
     stage = stage or cfg.algorithm
     setup_torch(cfg.seed)
     if cfg.algorithm == "dpo":
@@ -88,7 +81,7 @@ def fit(cfg: Config, run, model, tokenizer, data: list[dict], stage: str | None 
         rows = kto_rows(data, cfg.seed)
         n_liked = sum(r["label"] for r in rows)
         n_disliked = len(rows) - n_liked
-    print(f"{cfg.algorithm}: {len(rows)} training examples", flush=True)
+    print(texts.t("preference.note.examples", algorithm=cfg.algorithm, n=len(rows)), flush=True)
     run.set_status(stage=stage)
     tokenizer.padding_side = "left"
     trainer_cls = DPOTrainer if cfg.algorithm == "dpo" else KTOTrainer

@@ -18,8 +18,16 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lab import LabError
+import torch
+from datasets import Dataset
+from peft import PeftModel
+from transformers import AutoModelForSequenceClassification
+from transformers.utils import logging as hf_logging
+from trl import RewardConfig, RewardTrainer
+
+from lab import LabError, models, texts
 from lab.messages import as_messages, completion_text, prompt_key, prompt_text
+from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs
 from lab.methods.reward_model_config import MIN_PAIRS, Config
 
 META_FILE = "lab_reward_model.json"
@@ -55,11 +63,7 @@ def dedupe_pairs(pairs: list[dict]) -> list[dict]:
 def check_pairs(pairs: list[dict], minimum: int = MIN_PAIRS) -> None:
     """Refuse too little data, saying how many more pairs are needed and how to get them."""
     if len(pairs) < minimum:
-        raise LabError(
-            f"reward model: {len(pairs)} preference pair(s), at least {minimum} are needed — "
-            f"{minimum - len(pairs)} more. Compare two answers in the Feedback tab, give a 👍 and a 👎 to two "
-            "answers of the same prompt, import a pairs file, or let a persona simulate feedback."
-        )
+        raise LabError("reward_model.too_few_pairs", n=len(pairs), minimum=minimum, more=minimum - len(pairs))
 
 
 def split_pairs(pairs: list[dict], heldout_share: float = 0.2, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -101,11 +105,6 @@ def trl_rows(pairs: list[dict], view=as_messages) -> list[dict]:
 # --- the model -----------------------------------------------------------------------------------------------------
 def load_seq_cls(name: str):
     """The base LM with a fresh one-output score head (``AutoModelForSequenceClassification``, ``num_labels=1``)."""
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
-
-    from lab import models
-
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "score.weight newly initialized": expected, it is what we train
     try:
@@ -145,18 +144,16 @@ class RewardScorer:
         ]
 
     def score(self, prompts, answers) -> list[float]:
-        import torch
-
-        texts = self.texts(prompts, answers)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
-        scores = [0.0] * len(texts)
+        rendered = self.texts(prompts, answers)
+        order = sorted(range(len(rendered)), key=lambda i: len(rendered[i]))  # similar lengths share a batch
+        scores = [0.0] * len(rendered)
         tok = self.tokenizer
         tok.padding_side, tok.truncation_side = "right", "left"  # keep the end: the head reads the last token
         with torch.inference_mode():
             for i in range(0, len(order), self.batch_size):
                 idx = order[i : i + self.batch_size]
                 enc = tok(
-                    [texts[j] for j in idx],
+                    [rendered[j] for j in idx],
                     return_tensors="pt",
                     padding=True,
                     truncation=True,
@@ -176,12 +173,10 @@ class RewardScorer:
 
 def load(folder: str | Path) -> RewardScorer:
     """A reward model saved by ``fit`` (``<run>/reward_model/``): base + LoRA merged, ready to score."""
-    from peft import PeftModel
-
     folder = Path(folder)
     meta_path = folder / META_FILE
     if not meta_path.exists():
-        raise LabError(f"{folder} is not a reward model folder (no {META_FILE}): train one with `python -m lab rlhf`")
+        raise LabError("reward_model.not_a_folder", folder=str(folder), meta_file=META_FILE)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     base, tokenizer = load_seq_cls(meta["model"])
     model = PeftModel.from_pretrained(base, folder).merge_and_unload()
@@ -191,10 +186,6 @@ def load(folder: str | Path) -> RewardScorer:
 # --- training ------------------------------------------------------------------------------------------------------
 def reward_config(cfg: Config, output_dir: str, n_train: int):
     """Translate the knobs into TRL's RewardConfig (the one place they meet)."""
-    from trl import RewardConfig
-
-    from lab.methods.common import trainer_kwargs
-
     steps = max(1, math.ceil(cfg.epochs * n_train / cfg.batch_size))
     return RewardConfig(
         **trainer_kwargs(output_dir, steps, cfg.learning_rate, cfg.seed),
@@ -210,16 +201,11 @@ def fit(cfg: Config, run, pairs: list[dict], stage: str = "reward_model", folder
 
     Returns ``(scorer, result)``; ``result`` has accuracy, pair counts, held-out chosen/rejected scores, seconds.
     """
-    from datasets import Dataset
-    from trl import RewardTrainer
-
-    from lab.methods.common import RunCallback, lora_config, setup_torch
-
     pairs = dedupe_pairs(pairs)
     check_pairs(pairs, cfg.min_pairs)
     train_pairs, heldout = split_pairs(pairs, cfg.heldout_share, cfg.seed)
     folder = Path(folder or run.dir / "reward_model")
-    print(f"reward model: {len(train_pairs)} training pairs, {len(heldout)} held out", flush=True)
+    print(texts.t("reward_model.note.pairs", n_train=len(train_pairs), n_heldout=len(heldout)), flush=True)
 
     setup_torch(cfg.seed)
     run.set_status(stage=stage)
@@ -279,5 +265,5 @@ def fit(cfg: Config, run, pairs: list[dict], stage: str = "reward_model", folder
             for p, c, r in zip(heldout, chosen, rejected, strict=True)
         ]
     )
-    print(f"reward model: held-out pair accuracy {accuracy:.3f} in {seconds:.1f} s", flush=True)
+    print(texts.t("reward_model.note.trained", accuracy=accuracy, seconds=seconds), flush=True)
     return scorer, result

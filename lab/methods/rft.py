@@ -19,6 +19,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
+from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+
+from lab import data, evaluate, models, texts
+from lab.grading import build_grader, validate_spec
+from lab.messages import completion_text
+from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs
 from lab.methods.rft_config import DEFAULT_TASK, Config
 
 __all__ = ["DEFAULT_TASK", "Config", "GradeRecorder", "grpo_config", "make_grpo_trainer", "sft_config", "train"]
@@ -26,10 +32,6 @@ __all__ = ["DEFAULT_TASK", "Config", "GradeRecorder", "grpo_config", "make_grpo_
 
 def grpo_config(cfg: Config, output_dir: str):
     """Translate the teaching knobs into TRL's GRPOConfig (the one place they meet)."""
-    from trl import GRPOConfig
-
-    from lab.methods.common import trainer_kwargs
-
     return GRPOConfig(
         **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
         # one group per micro-batch: the step still sees prompts_per_step groups (generated together), but the
@@ -46,10 +48,6 @@ def grpo_config(cfg: Config, output_dir: str):
 
 
 def sft_config(cfg: Config, output_dir: str, n_rows: int):
-    from trl import SFTConfig
-
-    from lab.methods.common import trainer_kwargs
-
     steps = max(1, round(cfg.warmup_epochs * n_rows / cfg.warmup_batch_size))
     return SFTConfig(
         **trainer_kwargs(output_dir, steps, cfg.warmup_learning_rate, cfg.seed),
@@ -66,8 +64,6 @@ def make_grpo_trainer(cfg: Config, model, tokenizer, train_ds, reward_funcs, run
     ``lora`` is a LoraConfig for a fresh adapter, or None when ``model`` already carries one (after SFT).
     ``lab bench`` times this against a plain GRPOTrainer built the same way without the lab's callbacks.
     """
-    from trl import GRPOTrainer
-
     tokenizer.padding_side = "left"
     return GRPOTrainer(
         model=model,
@@ -100,8 +96,6 @@ class GradeRecorder:
     def flush(self, step: int, run, limit: int = 16) -> None:
         if not self.calls:
             return
-        from lab.messages import completion_text
-
         names = list(self.calls)
         prompts, completions, _ = self.calls[names[0]]
         rows = []
@@ -128,10 +122,6 @@ def _rows(ds) -> list[dict]:
 
 def train(cfg: Config, run) -> dict:
     """Run the four RFT stages on ``run``'s folder and return the summary (also written to summary.json)."""
-    from lab import data, evaluate, models
-    from lab.grading import build_grader, validate_spec
-    from lab.methods.common import RunCallback, lora_config, setup_torch
-
     setup_torch(cfg.seed)
     t_start = time.time()
 
@@ -142,30 +132,34 @@ def train(cfg: Config, run) -> dict:
         validate_spec(spec, item_fields=set(ds.column_names))
     graders = [build_grader(spec) for spec in cfg.graders]
     # a small upload keeps at least half for training; GRPO needs at least prompts_per_step training questions
-    train_ds, valid_ds = data.split(ds, min(cfg.valid_size, max(1, len(ds) // 2)), cfg.seed)
+    n_train, n_valid, split_note = cfg.split_sizes(len(ds))
+    train_ds, valid_ds = data.split(ds, n_valid, cfg.seed)
+    if split_note:
+        print(split_note, flush=True)
     if cfg.max_train_rows:
         train_ds = train_ds.select(range(min(cfg.max_train_rows, len(train_ds))))
     cfg.prompts_per_step = min(cfg.prompts_per_step, len(train_ds))
     valid_rows = _rows(valid_ds)
-    print(f"task {cfg.task}: {len(train_ds)} train, {len(valid_ds)} valid", flush=True)
+    print(texts.t("rft.note.task", task=cfg.task, n_train=len(train_ds), n_valid=len(valid_ds)), flush=True)
 
     # Base model, and its answers before any training -----------------------------------------------------------
-    run.set_status(stage="loading model")
+    run.set_status(stage=texts.t("rft.status.loading_model"))
     model, tokenizer = models.load_causal_lm(cfg.model)
     answer_tokens = max(cfg.max_completion_length, 16)
     eval_seconds = 0.0
 
-    def evaluate_now(m, stage: str, adapter: bool = True) -> dict:
+    def evaluate_now(m, moment: str, adapter: bool = True) -> dict:
         nonlocal eval_seconds
         t = time.time()
-        run.set_status(stage=f"evaluating ({stage})")
+        run.set_status(stage=texts.t("rft.status.evaluating", moment=moment))
         answers = evaluate.generate(m, tokenizer, valid_ds["prompt"], answer_tokens, adapter=adapter)
         result = evaluate.score(answers, valid_rows, graders)
         eval_seconds += time.time() - t
-        print(f"{stage}: valid_reward {result['valid_reward']:.3f}, accuracy {result['accuracy']:.3f}", flush=True)
+        print(texts.t("rft.note.evaluated", moment=moment, valid_reward=result["valid_reward"],
+                      accuracy=result["accuracy"]), flush=True)  # fmt: skip
         return result
 
-    before = evaluate_now(model, "before")
+    before = evaluate_now(model, texts.t("rft.moment.before"))
     k = min(cfg.eval_subset, len(valid_rows))
     subset_prompts, subset_rows = valid_ds["prompt"][:k], valid_rows[:k]
 
@@ -175,14 +169,27 @@ def train(cfg: Config, run) -> dict:
             "valid_accuracy": sum(r["exact"] for r in rows) / len(rows),
         }
 
-    run.log_metrics({"stage": "grpo", "step": 0, **subset_metrics(before["rows"][:k])})
+    # The base model's score on the live-curve subset. GRPO's step 0 is the model RL starts from: the base without a
+    # warm-up, else the model after SFT (logged below), so the curve never credits RL with what SFT did.
+    run.log_metrics({"stage": "base", "step": 0, **subset_metrics(before["rows"][:k])})
+    if not cfg.warmup:
+        run.log_metrics({"stage": "grpo", "step": 0, **subset_metrics(before["rows"][:k])})
+
+    def brief(result: dict | None) -> dict | None:
+        return None if result is None else {k: v for k, v in result.items() if k != "rows"}
+
+    def measured_so_far(stage: str, **numbers) -> None:
+        """A summary of what is measured so far, so a stopped run still shows its before / after-SFT numbers."""
+        run.write_summary({"method": "rft", "model": cfg.model, "task": cfg.task, "partial": True,
+                           "reached": stage, "train_size": len(train_ds), "valid_size": len(valid_ds),
+                           "before": brief(before), **numbers})  # fmt: skip
+
+    measured_so_far("before")
 
     # 2. Optional SFT warm-up on the reference answers -----------------------------------------------------------
     sft_seconds, after_sft = 0.0, None
     lora = lora_config(cfg.lora_rank)
     if cfg.warmup:
-        from trl import SFTTrainer
-
         sft_ds = train_ds.map(
             lambda r: {"completion": [{"role": "assistant", "content": r["answer"]}]},
             remove_columns=[c for c in train_ds.column_names if c != "prompt"],
@@ -199,7 +206,9 @@ def train(cfg: Config, run) -> dict:
         trainer.train()
         sft_seconds = time.time() - t
         model = trainer.model  # a PeftModel: GRPO keeps training this same adapter
-        after_sft = evaluate_now(model, "after SFT")
+        after_sft = evaluate_now(model, texts.t("rft.moment.after_sft"))
+        run.log_metrics({"stage": "grpo", "step": 0, **subset_metrics(after_sft["rows"][:k])})
+        measured_so_far("after_sft", after_sft=brief(after_sft), sft_seconds=round(sft_seconds, 2))
         lora = None
 
     # 3 + 4. Grading and GRPO -------------------------------------------------------------------------------------
@@ -219,13 +228,10 @@ def train(cfg: Config, run) -> dict:
     grpo_seconds = time.time() - t - callback.hook_seconds
     eval_seconds += callback.hook_seconds
     model = trainer.model
-    after = evaluate_now(model, "after RL")
+    after = evaluate_now(model, texts.t("rft.moment.after_rl"))
 
     model.save_pretrained(run.adapter_dir)
     tokenizer.save_pretrained(run.adapter_dir)
-
-    def brief(result: dict | None) -> dict | None:
-        return None if result is None else {k: v for k, v in result.items() if k != "rows"}
 
     examples = []
     for i, row in enumerate(valid_rows):
@@ -248,6 +254,7 @@ def train(cfg: Config, run) -> dict:
         "steps": cfg.steps,
         "train_size": len(train_ds),
         "valid_size": len(valid_ds),
+        "split_note": split_note,
         "train_seconds": round(sft_seconds + grpo_seconds, 2),
         "sft_seconds": round(sft_seconds, 2),
         "grpo_seconds": round(grpo_seconds, 2),

@@ -14,6 +14,13 @@ from __future__ import annotations
 
 import time
 
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+from lab import evaluate, texts
+from lab.feedback import personas
+from lab.messages import as_messages, prompt_text
+from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs
 from lab.methods.rl_config import ALGORITHMS, Config
 
 __all__ = ["ALGORITHMS", "Config", "fit", "trainer_config"]
@@ -21,10 +28,6 @@ __all__ = ["ALGORITHMS", "Config", "fit", "trainer_config"]
 
 def trainer_config(cfg: Config, output_dir: str):
     """Translate the knobs into TRL's GRPOConfig or RLOOConfig (the one place they meet)."""
-    from trl import GRPOConfig, RLOOConfig
-
-    from lab.methods.common import trainer_kwargs
-
     shared = dict(
         **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
         per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step,
@@ -52,14 +55,6 @@ def fit(
     ``base_complete``: which ended before the token limit) are the base model's greedy answers to ``eval_prompts``
     when the caller has them already.
     """
-    from datasets import Dataset
-    from trl import GRPOTrainer, RLOOTrainer
-
-    from lab import evaluate
-    from lab.feedback import personas
-    from lab.messages import as_messages, prompt_text
-    from lab.methods.common import RunCallback, lora_config, setup_torch
-
     setup_torch(cfg.seed)
     persona = personas.get(cfg.persona) if cfg.persona else None
     live = bool(persona and cfg.eval_every and cfg.eval_every < cfg.steps and eval_prompts)
@@ -77,7 +72,7 @@ def fit(
     if live:
         t = time.time()
         if base_answers is None:
-            run.set_status(stage=f"{stage} (base answers)")
+            run.set_status(stage=texts.t("rl.status.base_answers", stage=stage))
             base, base_done = evaluate.generate(
                 model, tokenizer, subset, cfg.answer_tokens, batch_size=64, adapter=False, return_complete=True
             )

@@ -17,12 +17,19 @@ The options (``route`` among them) and their translation into each stage's optio
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from lab import LabError
+import torch
+
+from lab import LabError, evaluate, models, texts
+from lab.feedback import personas
+from lab.messages import as_messages, prompt_key, prompt_text
+from lab.methods import preference, reward_model, rl
+from lab.methods.common import open_feedback, setup_torch
 from lab.methods.rlhf_config import ROUTES, Config
 
 __all__ = ["ROUTES", "Config", "sample_answers", "simulate_feedback", "train"]
@@ -39,9 +46,6 @@ def sample_answers(
     default: sampling the whole vocabulary at T=1 makes a 135M model babble. Batching is
     :func:`lab.evaluate.batched_answers`, as for the greedy answers that are judged.
     """
-    from lab import evaluate
-    from lab.messages import as_messages
-
     model.eval()
     answers, complete = evaluate.batched_answers(
         model, tokenizer, [as_messages(p) for p in prompts], batch_size, progress,
@@ -67,19 +71,12 @@ def simulate_feedback(
     a pair, nor "fewer words per token" from two cut-off answers). Everything is stored in ``store`` with source
     ``"simulated:<persona>"``. Pass ``model``/``tokenizer`` to reuse a loaded model. Returns the counts and seconds.
     """
-    import itertools
-
-    import torch
-
-    from lab import models
-    from lab.feedback import personas
-
     persona = personas.get(persona)
     k = answers_per_prompt
     if not 2 <= k <= 16:
-        raise LabError(f"simulate: answers_per_prompt must be between 2 and 16 (got {k})")
+        raise LabError("rlhf.simulate.answers_per_prompt", k=k)
     if n < k or not prompts:
-        raise LabError(f"simulate: need at least {k} ratings and one prompt (got {n} ratings, {len(prompts)} prompts)")
+        raise LabError("rlhf.simulate.too_few", k=k, n=n, n_prompts=len(prompts))
     t = time.time()
     if model is None:
         model, tokenizer = models.load_causal_lm(model_name)
@@ -90,7 +87,7 @@ def simulate_feedback(
     )
     all_cut_off = not any(done for group in answers for _, done in group)
     if all_cut_off:  # e.g. the random tiny model, which never ends an answer: judge what is visible, or learn nothing
-        print(f"simulate: none of {n} answers ended within {max_new_tokens} tokens; judging their visible text")
+        print(texts.t("rlhf.simulate.all_cut_off", n=n, max_new_tokens=max_new_tokens))
         answers = [[(text, True) for text, _ in group] for group in answers]
     source, session = f"simulated:{persona.name}", f"simulate-seed{seed}"
     meta = {"model": model_name[:200], "session": session, "source": source}
@@ -123,19 +120,13 @@ def _mean(xs: list[float]) -> float | None:
 
 def train(cfg: Config, run) -> dict:
     """Run the RLHF stages on ``run``'s folder and return the summary (also written to summary.json)."""
-    from lab import evaluate, models
-    from lab.feedback import personas
-    from lab.messages import as_messages, prompt_key, prompt_text
-    from lab.methods import preference, reward_model, rl
-    from lab.methods.common import open_feedback, setup_torch
-
     setup_torch(cfg.seed)
     t_start = time.time()
     persona = personas.get(cfg.persona) if cfg.persona else None
     all_prompts = personas.load_prompts()
     train_prompts, heldout = personas.split_prompts(all_prompts, cfg.heldout, cfg.seed)
 
-    run.set_status(stage="loading model")
+    run.set_status(stage=texts.t("rlhf.status.loading_model"))
     store, imported = open_feedback(cfg.feedback, run.dir)
     model, tokenizer = models.load_causal_lm(cfg.model)
 
@@ -153,7 +144,7 @@ def train(cfg: Config, run) -> dict:
             progress=progress,
         )  # fmt: skip
         run.log_metrics({"stage": "simulate", "step": 0, **simulated})
-        print(f"simulated feedback ({persona.name}): {json.dumps(simulated)}", flush=True)
+        print(texts.t("rlhf.note.simulated", persona=persona.name, counts=json.dumps(simulated)), flush=True)
     stats = store.stats()
     pairs = store.preference_pairs(include_derived=True, conversational=True)
     ratings = store.unpaired(conversational=True)
@@ -168,11 +159,11 @@ def train(cfg: Config, run) -> dict:
     except LabError as exc:
         if cfg.route == "rm-rl":
             raise
-        print(f"no reward model to score answers with: {exc}", flush=True)
+        print(texts.t("rlhf.note.no_reward_model", error=exc), flush=True)
 
     # The base model's greedy answers to the held-out prompts (before LoRA exists, so exactly the base) ------------
     t_eval = time.time()
-    run.set_status(stage="base answers", step=0, max_steps=1)
+    run.set_status(stage=texts.t("rlhf.status.base_answers"), step=0, max_steps=1)
     messages = [as_messages(p) for p in heldout]
     base, base_done = evaluate.generate(model, tokenizer, messages, cfg.answer_tokens, batch_size=64,
                                         return_complete=True)  # fmt: skip
@@ -259,5 +250,6 @@ def train(cfg: Config, run) -> dict:
     }
     run.write_summary(summary)
     if win_rate is not None:
-        print(f"win rate vs base ({persona.name}, {len(heldout)} held-out prompts): {win_rate:.3f}", flush=True)
+        note = texts.t("rlhf.note.win_rate", persona=persona.name, n_prompts=len(heldout), win_rate=win_rate)
+        print(note, flush=True)
     return summary
