@@ -14,7 +14,8 @@
 the value read as the field's type; the Config checks them all before a run folder is made. ``--method`` is the old
 name of ``--route``.
 
-Exit codes: 0 ok, 2 bad input (the message says what and where), 1 anything else.
+Exit codes: 0 ok, 2 bad input (the message says what and where), 1 anything else. What the commands print comes from
+:mod:`lab.texts` (``cli.*``); argparse's help stays as written here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import sys
 
 from lab import LabError
+from lab.texts import t
 
 
 def _cmd_check_data(args) -> int:
@@ -33,7 +35,7 @@ def _cmd_check_data(args) -> int:
     ds = data.load_tasks(args.path)
     print(data.describe(ds))
     print(data.preview(ds, 5).to_string(index=False, max_colwidth=60))
-    print(f"{len(ds)} usable rows")
+    print(t("cli.usable_rows", n=len(ds)))
     return 0
 
 
@@ -43,7 +45,7 @@ def _cmd_grade(args) -> int:
     spec = grading.parse_spec(args.grader)
     item = json.loads(args.item) if args.item else {}
     if not isinstance(item, dict):
-        raise LabError("--item must be a JSON object, e.g. '{\"answer\": \"Paris\"}'")
+        raise LabError("cli.item_not_object")
     grading.validate_spec(spec, item_fields=set(item) or None)
     score, why = grading.explain(spec, args.output, item)
     print(why)
@@ -55,8 +57,8 @@ def _print_summary(summary: dict) -> None:
     keys = [k for k in ("before", "after_sft", "after") if summary.get(k)]
     for k in keys:
         s = summary[k]
-        print(f"{k:>10}: valid_reward {s['valid_reward']:.3f}  accuracy {s['accuracy']:.3f}")
-    print(f"train_seconds {summary.get('train_seconds')}")
+        print(t("cli.summary_line", stage=k, valid_reward=s["valid_reward"], accuracy=s["accuracy"]))
+    print(t("cli.train_seconds", seconds=summary.get("train_seconds")))
 
 
 def _options(pairs: list[str] | None) -> dict[str, str]:
@@ -65,7 +67,7 @@ def _options(pairs: list[str] | None) -> dict[str, str]:
     for kv in pairs or []:
         key, sep, value = kv.partition("=")
         if not sep or not key.strip():
-            raise LabError(f"--set takes KEY=VALUE, e.g. --set learning_rate=0.0002 (got {kv!r})")
+            raise LabError("cli.bad_set", value=kv)
         options[key.strip()] = value
     return options
 
@@ -85,7 +87,7 @@ def _cmd_rft(args) -> int:
         config["warmup"] = False
     config.update(_options(args.set))
     run = runs.create("rft", config, args.out)  # the Config refuses a bad option here, before any model loads
-    print(f"run folder: {run.dir}", flush=True)
+    print(t("cli.run_folder", folder=run.dir), flush=True)
     summary = runs.execute(run)
     _print_summary(summary)
     return 0
@@ -96,8 +98,8 @@ def _cmd_runs(args) -> int:
 
     for run in runs.list_runs():
         s = run.status()
-        step = f"{s.get('step', 0)}/{s.get('max_steps', '?')}"
-        print(f"{run.id}  {s.get('state'):<11} {s.get('stage', ''):<12} step {step}")
+        print(t("cli.run_line", run_id=run.id, state=s.get("state"), stage=s.get("stage", ""), step=s.get("step", 0),
+                max_steps=s.get("max_steps", "?")))  # fmt: skip
     return 0
 
 
@@ -121,10 +123,10 @@ def _cmd_feedback(args) -> int:
     store = FeedbackStore()
     if args.action == "import":
         counts = store.import_file(args.path)
-        print(f"imported {counts['ratings']} ratings and {counts['pairs']} pairs from {args.path}")
+        print(t("cli.imported", ratings=counts["ratings"], pairs=counts["pairs"], path=args.path))
     elif args.action == "export":
         n = store.export_file(args.path, kind=args.kind, conversational=args.conversational)
-        print(f"exported {n} {'ratings' if args.kind == 'unpaired' else 'preference pairs'} to {args.path}")
+        print(t("cli.exported_ratings" if args.kind == "unpaired" else "cli.exported_pairs", n=n, path=args.path))
     print(json.dumps(store.stats()))
     return 0
 
@@ -149,17 +151,17 @@ def _cmd_rlhf(args) -> int:
     config: dict = {k: v for k in ("feedback", "persona", "route", "model", "steps") if (v := getattr(args, k))}
     config.update(_options(args.set))
     run = runs.create("rlhf", config, args.out)  # the Config refuses a bad option here, before any model loads
-    print(f"run folder: {run.dir}", flush=True)
+    print(t("cli.run_folder", folder=run.dir), flush=True)
     s = runs.execute(run)
     if run.status().get("state") != "done":
-        print(f"run {run.status().get('state')}: see {run.dir}", file=sys.stderr)
+        print(t("cli.run_ended", state=run.status().get("state"), folder=run.dir), file=sys.stderr)
         return 1
     rm = s.get("reward_model") or {}
-    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
-    print(f"reward model held-out pair accuracy {fmt(rm.get('accuracy'))} ({rm.get('n_heldout_pairs', 0)} pairs)")
-    print(f"rm_score before {fmt(s['before']['rm_score'])}  after {fmt(s['after']['rm_score'])}")
-    print(f"win rate vs base {fmt(s['win_rate'])} on {s['heldout_prompts']} held-out prompts ({s['persona']})")
-    print(f"train_seconds {s['train_seconds']}")
+    fmt = lambda x: t("cli.not_available") if x is None else f"{x:.3f}"  # noqa: E731
+    print(t("cli.rm_accuracy", accuracy=fmt(rm.get("accuracy")), pairs=rm.get("n_heldout_pairs", 0)))
+    print(t("cli.rm_score", before=fmt(s["before"]["rm_score"]), after=fmt(s["after"]["rm_score"])))
+    print(t("cli.win_rate", win_rate=fmt(s["win_rate"]), prompts=s["heldout_prompts"], persona=s["persona"]))
+    print(t("cli.train_seconds", seconds=s["train_seconds"]))
     return 0
 
 
@@ -210,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_cmd_worker)
 
     b = sub.add_parser("bench", help="benchmark the lab against plain TRL / generate (numbers for the README)")
-    b.add_argument("--what", default="all", help="comma-separated parts: rft, rlhf, step, app, chat — or all")
+    parts = "rft, rlhf, rlhf_plain, step, app, chat, lesson"
+    b.add_argument("--what", default="all", help=f"comma-separated parts: {parts} — or all")
     b.add_argument("--model", default="embedded")
     b.add_argument("--out", default=None, help="write the JSON results here")
     b.set_defaults(func=_cmd_bench)
@@ -226,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(t("cli.error", error=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(t("cli.interrupted"), file=sys.stderr)
         return 130
 
 

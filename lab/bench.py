@@ -17,6 +17,8 @@ Benchmarks are not tests: they print and save numbers, they never fail a build. 
   grade recorder) against a plain ``trl.GRPOTrainer`` with the same config, LoRA and reward function, alternated
   (plain, lab, plain, lab) so that drift on a shared machine hits both.
 - ``app``:  seconds from ``python app.py`` to the first HTTP 200, with the model already cached.
+- ``lesson``: the default lesson driven in headless Chromium as a teacher would (:mod:`lab.bench_lesson`); alone
+  (``--what lesson``) its numbers are the top level of the JSON (``rft.after``, ``wall_seconds.rlhf``, ``layout``…).
 - ``chat``: time to the first streamed piece of ``lab.chat.stream_reply`` against a plain ``model.generate`` of one
   token on the same prompt (chat template and tokenizing included in both), median of 5 each after a warm-up,
   alternated; the lab aims at a ratio of at most 1.1.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -35,6 +38,21 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
+
+from lab import chat, data, evaluate, models, runs
+from lab.bench_lesson import bench_lesson
+from lab.feedback import FeedbackStore, personas
+from lab.feedback.files import write_rows
+from lab.grading import contains_answer
+from lab.methods.common import RunCallback, lora_config, setup_torch
+from lab.methods.rft import Config, GradeRecorder, grpo_config, make_grpo_trainer
+from lab.methods.rlhf_config import ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,25 +91,21 @@ def bench_rft(model: str = "embedded", extra: list[str] | None = None) -> dict:
 
 def bench_rlhf(model: str = "embedded", persona: str = "concise") -> dict:
     """rm-rl with simulated feedback, then kto and dpo on the same feedback; one summary row per route."""
-    from lab.feedback import FeedbackStore
-    from lab.feedback.files import write_rows
-    from lab.methods.rlhf import ROUTES
-
     root = Path(tempfile.mkdtemp(prefix="bench_rlhf_"))
     feedback = root / "feedback.jsonl"
     results: dict = {"run_root": str(root)}
-    for method in ROUTES:  # rm-rl first: its persona simulates the feedback the other two reuse
-        args = [sys.executable, "-m", "lab", "rlhf", "--persona", persona, "--method", method, "--model", model]
-        args += ["--out", str(root / method)] + (["--feedback", str(feedback)] if method != "rm-rl" else [])
+    for route in ROUTES:  # rm-rl first: its persona simulates the feedback the other two reuse
+        args = [sys.executable, "-m", "lab", "rlhf", "--persona", persona, "--route", route, "--model", model]
+        args += ["--out", str(root / route)] + (["--feedback", str(feedback)] if route != "rm-rl" else [])
         code, wall, peak_gb = _run_child(args)
         if code != 0:
-            results[method] = {"error": f"lab rlhf --method {method} exited {code}"}
-            if method == "rm-rl":
+            results[route] = {"error": f"lab rlhf --route {route} exited {code}"}
+            if route == "rm-rl":
                 break
             continue
-        s = json.loads((root / method / "summary.json").read_text())
+        s = json.loads((root / route / "summary.json").read_text())
         rm = s["reward_model"] or {}
-        results[method] = {
+        results[route] = {
             "rm_heldout_accuracy": rm.get("accuracy"),
             "rm_heldout_pairs": rm.get("n_heldout_pairs"),
             "win_rate": s["win_rate"],
@@ -105,9 +119,9 @@ def bench_rlhf(model: str = "embedded", persona: str = "concise") -> dict:
             "wall_seconds": round(wall, 1),
             "peak_rss_gb": round(peak_gb, 2),
         }
-        if method == "rm-rl":
+        if route == "rm-rl":
             results["feedback"] = s["feedback"]["simulated"]
-            store = FeedbackStore(root / method / "feedback.sqlite")
+            store = FeedbackStore(root / route / "feedback.sqlite")
             rows = store.unpaired() + store.preference_pairs(include_derived=False)
             write_rows(feedback, rows, ["prompt", "completion", "label", "chosen", "rejected"])
     return results
@@ -115,17 +129,6 @@ def bench_rlhf(model: str = "embedded", persona: str = "concise") -> dict:
 
 def bench_rlhf_plain(model: str = "embedded", persona: str = "concise") -> dict:
     """The RLHF issue's plain-TRL recipe, on the lab's prompts and judged by the lab's persona (see the docstring)."""
-    import random
-
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
-
-    from lab import evaluate, models
-    from lab.feedback import personas
-
     torch.manual_seed(0)
     path, out = models.resolve(model), Path(tempfile.mkdtemp(prefix="bench_rlhf_plain_"))
     tok, rm_tok = AutoTokenizer.from_pretrained(path), AutoTokenizer.from_pretrained(path)
@@ -217,13 +220,6 @@ def bench_rlhf_plain(model: str = "embedded", persona: str = "concise") -> dict:
 
 def bench_step(model: str = "embedded", steps: int = 4, rounds: int = 2) -> dict:
     """Per-step seconds: plain TRL GRPOTrainer vs the lab's, same config; alternated ``rounds`` times."""
-    from trl import GRPOTrainer
-
-    from lab import data, models, runs
-    from lab.grading import contains_answer
-    from lab.methods.common import RunCallback, lora_config, setup_torch
-    from lab.methods.rft import Config, GradeRecorder, grpo_config, make_grpo_trainer
-
     cfg = Config(model=model, steps=steps, warmup=False)
     train_ds, _ = data.split(data.load_task(cfg.task), cfg.valid_size, cfg.seed)
     times: dict[str, list[float]] = {"plain_trl": [], "lab": []}
@@ -289,10 +285,6 @@ def bench_app(timeout: float = 120) -> dict:
 
 def bench_chat(model: str = "embedded", repeats: int = 5) -> dict:
     """Seconds to the first streamed piece of ``chat.stream_reply`` vs a plain ``generate(max_new_tokens=1)``."""
-    import torch
-
-    from lab import chat
-
     history = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
     entry = chat.load(model)
 
@@ -344,26 +336,25 @@ PARTS = {
     "step": bench_step,
     "app": bench_app,
     "chat": bench_chat,
+    "lesson": bench_lesson,
 }
 
 
 def main(args) -> int:
-    from lab import models
-
     models.resolve(args.model)  # materialize the model once, outside every timing
     wanted = list(PARTS) if args.what == "all" else args.what.split(",")
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
-    try:
-        import torch
-
-        results["machine"]["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        pass
+    results["machine"]["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     for name in wanted:
         print(f"== bench {name}", flush=True)
         fn = PARTS[name]
-        results[name] = fn() if name == "app" else fn(args.model)
+        if name == "lesson":
+            results[name] = fn(args.model, args.out)
+        else:
+            results[name] = fn() if name == "app" else fn(args.model)
         print(json.dumps(results[name], indent=2), flush=True)
+    if wanted == ["lesson"]:
+        results = {"machine": results["machine"], **results["lesson"]}
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
         print(f"saved {args.out}")

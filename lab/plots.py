@@ -30,6 +30,7 @@ __all__ = [
     "reward_figure",
     "rm_histogram_figure",
     "rm_score_figure",
+    "rm_training_figure",
     "sft_loss_figure",
     "win_rate_figure",
 ]
@@ -117,7 +118,7 @@ def completion_length_figure(rows, stage: str = "grpo") -> go.Figure:
     df = _stage(every, stage)
     mean = _series(df, "completions/mean_length")
     if mean.empty:
-        return empty_figure(title, t("plots.length.no_sampling") if _preference(every) else WAITING)
+        return empty_figure(title, t("plots.length.no_sampling") if _preference(every) else _waiting(every))
     fig = go.Figure()
     for key, name in (
         ("completions/max_length", t("plots.length.max")),
@@ -181,7 +182,7 @@ def kl_figure(rows) -> go.Figure:
             return _layout(
                 go.Figure(_line(kl, t("plots.kl.name"), COLORS[5])), title, t("plots.axis.step"), t("plots.axis.kl")
             )
-    note = t("plots.kl.dpo") if not _stage(df, "dpo").empty else WAITING
+    note = t("plots.kl.dpo") if not _stage(df, "dpo").empty else _waiting(df)
     return empty_figure(title, note)
 
 
@@ -193,7 +194,8 @@ def win_rate_figure(rows) -> go.Figure:
     live = _series(_stage(df, "rl"), "win_rate")
     final = _series(_stage(df, "evaluate"), "win_rate")
     if live.empty and final.empty:
-        return empty_figure(title, t("plots.win.waiting"))
+        waiting = _waiting(df)
+        return empty_figure(title, t("plots.win.waiting") if waiting == WAITING else waiting)
     fig = go.Figure()
     if not live.empty:
         fig.add_trace(_line(live, t("plots.win.live"), COLORS[2]))
@@ -207,21 +209,49 @@ def win_rate_figure(rows) -> go.Figure:
     return fig
 
 
+def rm_training_figure(rows) -> go.Figure:
+    """The reward model while it trains: its loss per step and, when logged, its accuracy on the training batches
+    (share of pairs whose chosen answer scored higher) and on the held-out pairs once trained."""
+    title = t("plots.rm_train.title")
+    df = _stage(metrics_frame(rows), "reward_model")
+    loss, accuracy, held = _series(df, "loss"), _series(df, "accuracy"), _series(df, "heldout_accuracy")
+    if loss.empty and accuracy.empty and held.empty:
+        return empty_figure(title, t("plots.rm_train.waiting"))
+    fig = go.Figure()
+    if not loss.empty:
+        fig.add_trace(_line(loss, t("plots.rm_train.loss"), COLORS[3]))
+    for series, name, color, dash, size in ((accuracy, t("plots.rm_train.accuracy"), COLORS[2], "solid", 6),
+                                            (held, t("plots.rm_train.heldout"), COLORS[1], "dot", 11)):  # fmt: skip
+        if not series.empty:
+            trace = _line(series, name, color, dash=dash, size=size)
+            trace.yaxis = "y2"
+            fig.add_trace(trace)
+    fig = _layout(fig, title, t("plots.axis.rm_step"), t("plots.axis.loss"))
+    right = {"title": t("plots.axis.accuracy"), "overlaying": "y", "side": "right", "range": [0, 1.02],
+             "tickformat": ".0%", "showgrid": False}  # fmt: skip
+    fig.update_layout(yaxis2=right)
+    return fig
+
+
 def rm_histogram_figure(chosen: Iterable[float] | None, rejected: Iterable[float] | None) -> go.Figure:
-    """Reward-model scores of the held-out pairs: the better (chosen / liked) answers vs the worse (rejected /
-    disliked) ones. Accuracy is the share of pairs whose chosen answer scores higher."""
+    """Reward-model scores of the held-out pairs: the better (chosen) answers vs the worse (rejected) ones, in the
+    same bins (equal widths, so the two shapes compare). Accuracy is the share of pairs whose chosen answer scores
+    higher."""
     chosen, rejected = _floats(chosen), _floats(rejected)
     title = t("plots.hist.title")
     if not chosen or not rejected:
         return empty_figure(title, t("plots.hist.waiting"))
     wins = sum(c > r for c, r in zip(chosen, rejected, strict=False))
     accuracy = wins / min(len(chosen), len(rejected))
+    low, high = min(chosen + rejected), max(chosen + rejected)
+    size = (high - low) / 20 if high > low else 1.0
+    bins = {"start": low - size / 2 if high == low else low, "end": high + size, "size": size}
     fig = go.Figure()
     for values, name, color in (
         (chosen, t("plots.hist.chosen"), COLORS[2]),
         (rejected, t("plots.hist.rejected"), COLORS[3]),
     ):
-        fig.add_trace(go.Histogram(x=values, name=name, marker_color=color, opacity=0.6, nbinsx=20))
+        fig.add_trace(go.Histogram(x=values, name=name, marker_color=color, opacity=0.6, xbins=bins))
     title = t("plots.hist.title_accuracy", title=title, accuracy=100 * accuracy)
     fig = _layout(fig, title, t("plots.axis.rm_score"), t("plots.axis.pairs"))
     fig.update_layout(barmode="overlay", hovermode="closest")
@@ -229,6 +259,13 @@ def rm_histogram_figure(chosen: Iterable[float] | None, rejected: Iterable[float
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
+
+
+def _waiting(df: pd.DataFrame) -> str:
+    """The note of a policy curve with nothing to draw yet: the usual one, or "after the reward model" while an
+    RLHF run's reward model trains (its policy starts once the reward model is done)."""
+    policy = df["stage"].isin(["rl", "kto", "dpo"]).any()
+    return t("plots.after_reward_model") if (df["stage"] == "reward_model").any() and not policy else WAITING
 
 
 def _preference(df: pd.DataFrame) -> bool:

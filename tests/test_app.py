@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
 from lab import LabError, grading, plots, runs
 from lab.feedback import FeedbackStore
-from lab.ui import TABS, build_demo, common, compare_tab, rft_view, rlhf_view, runs_tab, runs_view
+from lab.ui import TABS, answer_cards, build_demo, common, compare_tab, rft_view, rlhf_view, runs_tab, runs_view
 from lab.ui import rft_actions as act
 from lab.ui import rlhf_actions as ract
 from lab.ui.common import format_seconds, user_errors
@@ -331,7 +334,7 @@ def _fake_rlhf_run(state: str = "done") -> runs.Run:
 def test_ui_doctests():
     import doctest
 
-    for module in (common, ract, rft_view, rlhf_view, runs_tab, compare_tab, plots):
+    for module in (common, ract, rft_view, rlhf_view, runs_tab, compare_tab, plots, answer_cards, runs_view):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -478,3 +481,115 @@ def test_compare_helpers(fresh_home):
     with pytest.raises(LabError, match="at least one"):
         compare_tab.sides(None, None)
     assert compare_tab.sides(a.id, None) == [("base (tiny)", "tiny", None), (f"A: {a.id}", "tiny", str(a.adapter_dir))]
+
+
+# ------------------------------------------------------------------------------------- answers side by side
+
+LONG_ANSWER = "The capital of France is Paris, a city on the Seine. " * 12
+
+
+def test_rft_answers_as_cards():
+    summary = {**SUMMARY, "examples": [{**SUMMARY["examples"][0], "before": LONG_ANSWER + "<b>bold</b>"}]}
+    html = runs_view.examples_cards(summary)
+    assert html.count('class="answer-card"') == 1
+    titles = re.findall(r'class="answer-field[^"]*" data-field="([^"]+)"', html)
+    assert titles == ["before (base model)", "after SFT", "after RL"]  # base | after SFT | after RL, side by side
+    assert html.count('class="score-field"') == 3 and "reward 0.50" in html and "reward 1.00" in html
+    assert html.count("verdict-field") == 3 and "✓ exact match" in html and "✗ not exact" in html
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html  # escaped
+    assert '<details class="fold">' in html  # a long answer folds
+    assert "answer-field changed" in html and "reference:" in html and "Paris" in html
+    assert "--answer-columns:3" in html
+    no_sft = {"examples": [{k: v for k, v in SUMMARY["examples"][0].items() if not k.startswith("after_sft")}]}
+    assert re.findall(r'data-field="([^"]+)"', rft_view.examples_cards(no_sft)) == ["before (base model)", "after RL"]
+    waiting = runs_view.examples_cards(None)
+    assert 'class="answer-card"' not in waiting and "appear here" in waiting
+
+
+def test_rlhf_answers_as_cards():
+    html = runs_view.examples_cards(RLHF_SUMMARY)
+    assert re.findall(r'data-field="([^"]+)"', html) == ["base model", "tuned"]
+    assert "RM score -0.40" in html and "RM score 0.90" in html
+    assert "★ concise prefers this" in html and "answer-field changed preferred" in html
+    cut = {**RLHF_SUMMARY, "examples": [{**RLHF_SUMMARY["examples"][0], "verdict": "tie", "base_complete": False}]}
+    html = runs_view.examples_cards(cut)
+    assert html.count("tie for concise") == 2 and "cut at the length limit" in html
+
+
+def test_cards_show_ten_and_fold_the_rest():
+    many = {"method": "rlhf", "examples": [{"prompt": f"p{i}", "base": "a", "tuned": "b"} for i in range(14)]}
+    html = runs_view.examples_cards(many)
+    assert html.count('class="answer-card"') == 14 and "Show the other 4 prompts" in html
+    assert answer_cards.diff_segments("It is Paris.", "It is Rome.") == [("It is ", False), ("Rome.", True)]
+
+
+def test_compare_cards():
+    frame = pd.DataFrame({"prompt": ["Hi?"], "base (tiny)": ["Hello."], "A: r1": ["Hello."], "B: r2": ["(empty)"]})
+    html = compare_tab.compare_cards(frame)
+    assert re.findall(r'data-field="([^"]+)"', html) == ["base (tiny)", "A: r1", "B: r2"]
+    assert "same as base" in html and "(empty answer)" in html and "changed" in html
+    assert "press Compare" in compare_tab.compare_cards(None)
+
+
+def test_results_view_has_cards_after_the_old_outputs(fresh_home):
+    run = _fake_rlhf_run()
+    with gr.Blocks():
+        view = runs_view.build_results(method="rlhf")
+    assert [kind for kind, _ in view.slots()] == ["accuracy", "examples", "samples", "cards"]  # cards appended
+    assert view.cards.elem_id == "rlhf-answers"
+    _, *values = runs_view.render(view, run.id)
+    assert 'class="answer-card"' in values[-1] and isinstance(values[1], gr.Dataframe)
+
+
+# ----------------------------------------------------------------------------------------- progress in words
+
+
+def test_status_card_in_words_and_ticking(fresh_home, monkeypatch):
+    assert runs_view.stage_label("reward_model") == "reward model"
+    assert runs_view.stage_label("base answers") == "answers of the base model"
+    assert runs_view.stage_label("evaluating (before)") == "grading held-out answers (base model)"
+    assert runs_view.stage_label("brand_new") == "brand new"
+    running = {"state": "running", "method": "rlhf", "stage": "reward_model", "step": 1, "max_steps": 4,
+               "started": time.time() - 65}  # fmt: skip
+    html = runs_view.status_html("r1", running)
+    assert "<b class=\"stage-name\" title=\"reward_model\">reward model</b>" in html and "1 min 05 s" in html
+    assert "learns from the preference pairs" in html  # what the stage does
+    loading = {**running, "stage": "loading model"}
+    monkeypatch.setattr(runs_view, "embedded_model_ready", lambda: False)  # the first run on this machine
+    assert "converts the embedded model" in runs_view.status_html("r1", loading)
+    monkeypatch.setattr(runs_view, "embedded_model_ready", lambda: True)
+    assert "Loading the model" in runs_view.status_html("r1", loading)
+    run = runs.create("rft", {"task": "capitals", "model": "tiny"})
+    run.set_status(state="running", stage="grpo", step=1, max_steps=4, started=time.time() - 5, pid=os.getpid(),
+                   pid_start=runs._proc_start(os.getpid()))  # fmt: skip
+    with gr.Blocks():
+        view = runs_view.build_progress()
+    seen, *first = runs_view.render(view, run.id)
+    _, *again = runs_view.render(view, run.id, seen)
+    assert isinstance(again[0], str) and "elapsed" in again[0]  # the status card keeps ticking
+    assert all(isinstance(v, type(gr.skip())) for v in again[1:])  # the rest is skipped while nothing changed
+    run.set_status(state="done", ended=time.time())
+    frame = runs_frame(runs.list_runs())
+    assert frame.iloc[0]["stage"] == "GRPO"
+
+
+def test_route_defaults_fill_the_knobs():
+    from lab.methods.rlhf_config import DEFAULT_LR, DEFAULT_STEPS
+
+    for route in DEFAULT_STEPS:
+        assert ract.route_defaults(route) == (DEFAULT_STEPS[route], DEFAULT_LR[route])
+    assert ract.route_defaults("nope") == ract.route_defaults("rm-rl")
+
+
+def test_reward_model_training_curve_and_histogram():
+    rm_rows = [{"stage": "reward_model", "step": s, "loss": 0.7 - 0.1 * s, "accuracy": 0.5 + 0.1 * s} for s in (1, 2)]
+    figure = plots.rm_training_figure(rm_rows)
+    assert [t.name for t in figure.data] == ["loss", "accuracy (training pairs)"] and figure.data[1].yaxis == "y2"
+    assert plots.rm_training_figure([]).layout.annotations
+    first = rlhf_view.FIGURES[0]
+    assert first(rm_rows).layout.title.text == figure.layout.title.text  # while the reward model trains
+    assert first(RLHF_METRICS).layout.title.text == "Reward-model score of the policy's answers"
+    assert "after the reward model" in plots.kl_figure(rm_rows).layout.annotations[0].text
+    histogram = plots.rm_histogram_figure([1.0, 0.5, 0.9], [0.1, -2.0])
+    assert [t.name for t in histogram.data] == ["chosen", "rejected"]
+    assert histogram.data[0].xbins == histogram.data[1].xbins and histogram.data[0].xbins.size  # equal bin widths

@@ -170,3 +170,14 @@ def test_adding_a_knob_is_adding_a_field():
     assert Extended.from_dict({"group_size_note": "5"}).group_size_note == 5
     with pytest.raises(LabError, match=r"rft: group_size_note must be at least 1 \(got 0\)"):
         Extended.from_dict({"group_size_note": 0})
+
+
+def test_a_small_file_is_split_in_the_open():
+    """16 rows and the default 40 held out: half kept for training, and a note that says what the run can show."""
+    from lab.methods.rft_config import Config
+
+    n_train, n_valid, note = Config().split_sizes(16)
+    assert (n_train, n_valid) == (8, 8)
+    assert "16 rows: 8 to train on, 8 held out" in note and "asks for 40" in note and "12.5 points" in note
+    assert Config(valid_size=4).split_sizes(16)[:2] == (12, 4)
+    assert Config().split_sizes(103) == (63, 40, None)

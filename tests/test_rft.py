@@ -41,7 +41,9 @@ def test_rft_on_tiny_learns_and_writes_the_run_folder(fresh_home, tiny_model, tm
     grpo = [m for m in metrics if m["stage"] == "grpo" and "reward" in m]
     assert len(grpo) == 3 and all("rewards/fuzzy/mean" in m for m in grpo)
     assert any(m["stage"] == "sft" and "loss" in m for m in metrics)
-    assert [m["step"] for m in metrics if "valid_reward" in m] == [0, 1, 2, 3]
+    # the live curve: the base model's score (stage "base"), then RL's start = the model after the SFT warm-up
+    assert [m["step"] for m in metrics if m["stage"] == "grpo" and "valid_reward" in m] == [0, 1, 2, 3]
+    assert [m["step"] for m in metrics if m["stage"] == "base" and "valid_reward" in m] == [0]
     samples = run.samples()
     assert samples and {"prompt", "completion", "reward", "scores"} <= set(samples[0])
 
@@ -57,6 +59,29 @@ def test_rft_on_tiny_learns_and_writes_the_run_folder(fresh_home, tiny_model, tm
         assert 0.0 <= summary[stage]["accuracy"] <= 1.0
     assert summary["method"] == "rft" and summary["model"] == "tiny" and summary["train_seconds"] > 0
     assert len(summary["examples"]) == 6 and {"before", "after", "after_sft"} <= set(summary["examples"][0])
+    rl_start = next(m for m in metrics if m["stage"] == "grpo" and m["step"] == 0 and "valid_reward" in m)
+    subset = summary["examples"][:3]  # eval_subset = 3: the first held-out rows
+    assert rl_start["valid_reward"] == pytest.approx(sum(e["after_sft_reward"] for e in subset) / 3)
+    assert "partial" not in summary and summary["split_note"] is None  # 97 train / 6 held-out: no small-file note
+
+
+def test_a_stopped_rft_run_keeps_what_it_measured(fresh_home, tiny_model, tmp_path, monkeypatch):
+    """Stopped during GRPO: summary.json still holds the before and after-SFT numbers, marked partial."""
+    from lab.methods import rft
+
+    def stop_now(*args, **kwargs):
+        raise runs.RunStopped()
+
+    monkeypatch.setattr(rft, "make_grpo_trainer", stop_now)
+    config = {"model": "tiny", "steps": 2, "warmup_epochs": 0.2, "num_generations": 2, "max_completion_length": 4,
+              "valid_size": 4, "eval_subset": 2}  # fmt: skip
+    run = runs.create("rft", config, tmp_path / "run")
+    runs.execute(run)
+    assert run.status()["state"] == "stopped"
+    summary = run.summary()
+    assert summary["partial"] is True and summary["reached"] == "after_sft"
+    assert 0.0 <= summary["before"]["accuracy"] <= 1.0 and 0.0 <= summary["after_sft"]["accuracy"] <= 1.0
+    assert summary["valid_size"] == 4 and "after" not in summary
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from lab.methods.schema import field_type, knob_names
 __all__ = [
     "BASE_MODELS", "adapter_runs", "answer_with_score", "default_chat_model", "esc", "empty_frame", "field_help",
     "form_config", "format_seconds", "format_time", "knob", "knob_components", "model_choices", "num", "pct",
-    "resolve_model", "run_label", "steps_html", "user_errors",
+    "progress_slot", "resolve_model", "run_label", "steps_html", "user_errors",
 ]  # fmt: skip
 
 
@@ -129,6 +129,12 @@ def answer_with_score(text: Any, score: Any) -> str:
 def empty_frame(columns: list[str]) -> pd.DataFrame:
     """A table with headers and no rows (what a Dataframe shows before there is data)."""
     return pd.DataFrame({c: [] for c in columns}, columns=columns)
+
+
+def progress_slot() -> gr.HTML:
+    """An empty strip where a long action's progress text shows (``show_progress_on=``), so that the text never
+    lies over other text; it takes room only while the action runs (``assets/style.css``)."""
+    return gr.HTML("", elem_classes=["progress-slot"], padding=False)
 
 
 def steps_html(steps: list[tuple[str, str, str]]) -> str:

@@ -15,7 +15,17 @@ import pandas as pd
 
 from lab import LabError, runs
 from lab.feedback import personas
-from lab.ui.common import adapter_runs, answer_with_score, empty_frame, resolve_model, run_label, user_errors
+from lab.texts import t
+from lab.ui.answer_cards import Answer, Card, cards_html
+from lab.ui.common import (
+    adapter_runs,
+    answer_with_score,
+    empty_frame,
+    progress_slot,
+    resolve_model,
+    run_label,
+    user_errors,
+)
 
 MAX_PROMPTS = 12
 
@@ -80,6 +90,26 @@ def compare(
     return pd.DataFrame(table)
 
 
+def compare_cards(frame: pd.DataFrame | None) -> str:
+    """The table of :func:`compare` as cards: one per prompt, the base model's answer first and each run's answer
+    beside it, the words a run changed highlighted."""
+    if frame is None or frame.empty or len(frame.columns) < 2:
+        return cards_html([], t("ui.cards.compare_waiting"))
+    titles = [str(c) for c in frame.columns[1:]]
+    cards = []
+    for _, row in frame.iterrows():
+        answers = [Answer(title, _answer_text(row[title]), compare=not title.startswith("base (")) for title in titles]
+        cards.append(Card(str(row[frame.columns[0]]), answers))
+    legend = t("ui.cards.compare_legend")
+    return cards_html(cards, t("ui.cards.compare_waiting"), legend=legend, open_cards=MAX_PROMPTS)
+
+
+def _answer_text(value) -> str:
+    """A table cell back to the answer (the table writes a blank answer as ``(empty)``)."""
+    text = "" if value is None else str(value)
+    return "" if text == answer_with_score("", None) else text
+
+
 def build_compare_tab() -> None:
     """Build the tab inside the current ``gr.Blocks``/``gr.Tab`` context."""
     gr.Markdown(
@@ -100,8 +130,12 @@ def build_compare_tab() -> None:
         fill_random = gr.Button("4 random class prompts")
         max_tokens = gr.Slider(16, 256, 64, step=16, label="Max answer length (tokens)")
     go = gr.Button("Compare", variant="primary")
-    table = gr.Dataframe(empty_frame(["prompt", "base", "A", "B"]), label="Answers side by side (greedy)",
-                         wrap=True, interactive=False, max_height=600)  # fmt: skip
+    progress = progress_slot()  # "base answers 4 prompts" shows here, not over the answers
+    cards = gr.HTML(compare_cards(None), label="Answers side by side (greedy)",
+                    elem_id="compare-answers", elem_classes=["answer-cards-block"])  # fmt: skip
+    with gr.Accordion(t("ui.cards.table"), open=False):
+        table = gr.Dataframe(empty_frame(["prompt", "base", "A", "B"]), label="Answers side by side (greedy)",
+                             wrap=True, interactive=False, max_height=600)  # fmt: skip
 
     def list_finished(a: str | None, b: str | None):
         items = adapter_runs()
@@ -120,11 +154,13 @@ def build_compare_tab() -> None:
 
     @user_errors
     def run(text: str, a: str | None, b: str | None, tokens: float, progress=gr.Progress()):
-        return compare(text, a, b, int(tokens), lambda f, desc: progress(f, desc=desc))
+        frame = compare(text, a, b, int(tokens), lambda f, desc: progress(f, desc=desc))
+        return frame, compare_cards(frame)
 
     refresh.click(list_finished, [run_a, run_b], [run_a, run_b], api_name="compare_run_list")
     gr.on(None, list_finished, [run_a, run_b], [run_a, run_b], api_visibility="private")  # page load
-    fill_heldout.click(heldout, [run_a, run_b], prompts, api_name="compare_prompts")
+    fill_heldout.click(heldout, [run_a, run_b], prompts, api_name="compare_prompts", show_progress="hidden")
     fill_random.click(lambda: "\n".join(random.sample(personas.load_prompts(), 4)), None, prompts,
                       api_visibility="private")  # fmt: skip
-    go.click(run, [prompts, run_a, run_b, max_tokens], table, api_name="compare_runs", concurrency_limit=1)
+    go.click(run, [prompts, run_a, run_b, max_tokens], [table, cards], api_name="compare_runs", concurrency_limit=1,
+             show_progress_on=progress)  # fmt: skip

@@ -68,7 +68,7 @@ def _data_section(first_info: str, first_preview) -> tuple[gr.Dropdown, gr.File,
             with gr.Accordion("Which columns does a task file need?", open=False):
                 gr.Markdown(act.columns_help())
         with gr.Column(scale=5):
-            info = gr.Markdown(first_info, label="Task set")
+            info = gr.Markdown(first_info, label="Task set", elem_classes=["wrap-note"])  # an upload error wraps
             preview = gr.Dataframe(
                 first_preview, label="Preview (first 20 rows)", interactive=False,
                 wrap=True, max_height=300,

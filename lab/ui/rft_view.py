@@ -13,12 +13,15 @@ from pathlib import Path
 import pandas as pd
 
 from lab import plots
+from lab.grading import is_exact
 from lab.methods.rft_config import DEFAULT_TASK
+from lab.texts import t
+from lab.ui.answer_cards import Answer, Card, cards_html
 from lab.ui.common import answer_with_score, empty_frame, esc, format_seconds, num, pct
 
 __all__ = [
     "EXAMPLES_LABEL", "FIGURES", "PLOT_LABELS", "POLICY_STAGE", "SCORER", "STAGES", "TRAINING_STAGES", "WAITING",
-    "data_text", "examples_frame", "result_text", "results_html", "reward_model_scores",
+    "data_text", "examples_cards", "examples_frame", "result_text", "results_html", "reward_model_scores",
 ]  # fmt: skip
 
 STAGES = [(("data",), "① data"), (("sft",), "② SFT warm-up"), (("grpo",), "③ grading + ④ RL"),
@@ -73,6 +76,28 @@ def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
         row["after RL"] = answer_with_score(e.get("after"), e.get("after_reward"))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def examples_cards(summary: dict | None, limit: int = 200) -> str:
+    """One card per held-out question: the reference on top, then before | (after SFT) | after RL side by side,
+    each with its reward and whether it is an exact match; what changed against the base model is highlighted."""
+    examples = (summary or {}).get("examples") or []
+    cards = []
+    for e in examples[:limit]:
+        reference = "" if e.get("reference") is None else str(e.get("reference"))
+        answers = [_answer(t("ui.cards.before"), e.get("before"), e.get("before_reward"), reference)]
+        if "after_sft" in e:
+            answers.append(_answer(t("ui.cards.after_sft"), e.get("after_sft"), e.get("after_sft_reward"), reference))
+        answers.append(_answer(t("ui.cards.after_rl"), e.get("after"), e.get("after_reward"), reference))
+        cards.append(Card(str(e.get("question") or ""), answers, reference=reference))
+    return cards_html(cards, t("ui.cards.waiting", what=WAITING))
+
+
+def _answer(title: str, text, reward, reference: str) -> Answer:
+    exact = is_exact(str(text or ""), reference)
+    score = t("ui.cards.reward", score=num(reward)) if reward is not None else None
+    verdict = t("ui.cards.exact") if exact else t("ui.cards.not_exact")
+    return Answer(title, text, score=score, verdict=verdict, verdict_kind="good" if exact else "bad")
 
 
 def reward_model_scores(samples: list[dict], summary: dict | None = None) -> None:

@@ -22,7 +22,7 @@ from lab import LabError, runs
 from lab.feedback import FeedbackStore, personas
 from lab.messages import content_text
 from lab.methods.reward_model_config import MIN_PAIRS
-from lab.methods.rlhf_config import Config
+from lab.methods.rlhf_config import DEFAULT_LR, DEFAULT_STEPS, Config
 from lab.methods.schema import knob_names
 from lab.ui.common import BASE_MODELS, esc, field_help, form_config
 
@@ -55,6 +55,16 @@ def defaults() -> dict[str, Any]:
     """Config's default for every knob (what the form starts with)."""
     cfg = Config()
     return {name: getattr(cfg, name) for name in KNOBS}
+
+
+def route_defaults(route: str) -> tuple[int, float]:
+    """``(policy steps, learning rate)`` that a route uses when the knobs say 0 (what the train step shows).
+
+    >>> route_defaults("kto")
+    (24, 0.0005)
+    """
+    route = route if route in DEFAULT_STEPS else Config.route
+    return DEFAULT_STEPS[route], DEFAULT_LR[route]
 
 
 def help_text(name: str) -> str:

@@ -26,6 +26,7 @@ from lab.ui.common import (
     empty_frame,
     knob_components,
     model_choices,
+    progress_slot,
     resolve_model,
     steps_html,
     user_errors,
@@ -106,8 +107,8 @@ def _chat_section() -> tuple[gr.Dropdown, gr.HTML]:
             pair_prompt = gr.Textbox(label="Prompt for two answers", lines=2, placeholder="A question or a request…")
             sample = gr.Button("Sample two answers", variant="primary")
             with gr.Row(equal_height=True):
-                answer_a = gr.Textbox(label="Answer A", lines=6, interactive=False)
-                answer_b = gr.Textbox(label="Answer B", lines=6, interactive=False)
+                answer_a = gr.Textbox(label="Answer A", lines=6, interactive=False, elem_classes=["pair-answer"])
+                answer_b = gr.Textbox(label="Answer B", lines=6, interactive=False, elem_classes=["pair-answer"])
             with gr.Row():
                 a_better = gr.Button("A is better", variant="secondary")
                 b_better = gr.Button("B is better", variant="secondary")
@@ -132,11 +133,13 @@ def _chat_section() -> tuple[gr.Dropdown, gr.HTML]:
     ).then(lambda: gr.Button(interactive=True), None, send, api_visibility="private")
     chatbot.like(like, [chatbot, meta_state], [meta_state, stats], api_name="rate")
     clear.click(lambda: ([], {}), None, [chatbot, meta_state], api_name="clear_chat", api_visibility="private")
+    # a click that only gets "sample first" / "type a prompt first" shows that as a toast, not as red "Error"
+    # badges inside the two answer boxes: the sampling progress shows on its button, a vote shows none
     sample.click(sample_two, [pair_prompt, model, max_tokens], [answer_a, answer_b, pending_state],
-                 api_name="sample_two")  # fmt: skip
+                 api_name="sample_two", show_progress_on=sample)  # fmt: skip
     for button, which in ((a_better, "A"), (b_better, "B")):
         button.click(vote(which), pending_state, [pending_state, answer_a, answer_b, stats],
-                     api_name=f"prefer_{which.lower()}")  # fmt: skip
+                     api_name=f"prefer_{which.lower()}", show_progress="hidden")  # fmt: skip
     ideas.input(fill_prompt, ideas, [message, pair_prompt], api_visibility="private")
     random_button.click(lambda: fill_prompt(act.random_prompt()), None, [message, pair_prompt],
                         api_name="random_prompt")  # fmt: skip
@@ -234,7 +237,7 @@ def _review_section(stats: gr.HTML) -> gr.Dataframe:
             with gr.Column():
                 upload = gr.File(label="Import a feedback file (.csv, .jsonl, .json: TRL's formats; all or nothing)",
                                  file_types=[".csv", ".jsonl", ".json"], height=120)  # fmt: skip
-                import_note = gr.Markdown(label="Import")
+                import_note = gr.Markdown(label="Import", elem_classes=["wrap-note"])  # an import error wraps
             with gr.Column():
                 with gr.Row():
                     export_kind = gr.Radio(
@@ -250,7 +253,7 @@ def _review_section(stats: gr.HTML) -> gr.Dataframe:
     refresh_table.click(show, kind, table, api_name="feedback_table")
     kind.change(show, kind, table, api_visibility="private")
     table.select(pick_id, [table, ids], ids, api_visibility="private")
-    delete.click(delete_rows, [kind, ids], [ids, table, stats], api_name="delete_feedback")
+    delete.click(delete_rows, [kind, ids], [ids, table, stats], api_name="delete_feedback", show_progress="hidden")
     upload.upload(import_file, [upload, kind], [import_note, table, stats], api_name="import_feedback")
     export.click(user_errors(act.export_feedback), [export_kind, export_format, conversational], exported,
                  api_name="export_feedback")  # fmt: skip
@@ -306,8 +309,9 @@ def _simulate_section(stats: gr.HTML) -> None:
                            label="Simulation")  # fmt: skip
 
     persona.change(user_errors(act.persona_help), persona, persona_note, api_visibility="private")
+    progress = progress_slot()  # "12/200 prompts answered" shows here, not over the note
     simulate.click(add_simulated, [persona, count, sim_model], [sim_note, stats], api_name="simulate_feedback",
-                   concurrency_limit=1)  # fmt: skip
+                   concurrency_limit=1, show_progress_on=progress)  # fmt: skip
 
 
 @user_errors
@@ -338,6 +342,10 @@ def _train_section() -> tuple[gr.Radio, gr.Button, gr.Button, dict[str, gr.compo
         stop = gr.Button("Stop", variant="stop", scale=1)
     live = runs_view.build_progress(method="rlhf")
     method.change(act.method_help, method, explain, api_visibility="private")
+    # the knobs show the values the route will use (the Config's 0 means "the route's default"): on page load and
+    # whenever the route changes (gr.on without triggers); an API call that leaves them out still gets 0 = default
+    route_knobs = [knobs["steps"], knobs["learning_rate"]]
+    gr.on(None, act.route_defaults, method, route_knobs, api_visibility="private", show_progress="hidden")
     return method, train, stop, knobs, live.merge(runs_view.build_reward_model())
 
 

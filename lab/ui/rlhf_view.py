@@ -12,18 +12,21 @@ import functools
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from lab import plots
 from lab.methods.rlhf_config import route_of
+from lab.texts import t
+from lab.ui.answer_cards import Answer, Card, cards_html
 from lab.ui.common import answer_with_score, empty_frame, esc, format_seconds, num, pct
 
 __all__ = [
     "EXAMPLES_LABEL", "FIGURES", "PLOT_LABELS", "POLICY_STAGE", "SCORER", "STAGES", "TRAINING_STAGES", "WAITING",
-    "data_text", "examples_frame", "result_text", "results_html", "reward_model_scores",
+    "data_text", "examples_cards", "examples_frame", "result_text", "results_html", "reward_model_scores",
 ]  # fmt: skip
 
 STAGES = [(("simulate",), "② ratings (simulated)"), (("reward_model",), "③ reward model"),
-          (("rl", "kto", "dpo"), "④ RL (or KTO / DPO)"), (("evaluate",), "evaluating"),
+          (("rl", "kto", "dpo"), "④ RL (or KTO / DPO)"), (("evaluate", "base answers"), "evaluating"),
           (("done",), "results")]  # fmt: skip
 """``(stage prefixes in status.json, label)``: the pipeline the status card draws."""
 TRAINING_STAGES = ("simulate", "reward_model", "rl", "kto", "dpo")
@@ -31,8 +34,19 @@ TRAINING_STAGES = ("simulate", "reward_model", "rl", "kto", "dpo")
 POLICY_STAGE = "rl"
 """The stage whose samples are the policy's answers with their reward-model score."""
 PLOT_LABELS = ("Reward-model score", "KL", "Completion length", "Persona win rate")
-FIGURES = (plots.rm_score_figure, plots.kl_figure, functools.partial(plots.completion_length_figure, stage="rl"),
-           plots.win_rate_figure)  # fmt: skip
+
+
+def policy_or_reward_model_figure(rows) -> go.Figure:
+    """The first curve: the policy's reward-model score (or its KTO/DPO loss) once the policy trains; before that,
+    while the reward model trains, the reward model's own loss and accuracy (not an empty frame)."""
+    df = plots.metrics_frame(rows)
+    if df["stage"].isin(["rl", "kto", "dpo"]).any() or not (df["stage"] == "reward_model").any():
+        return plots.rm_score_figure(rows)
+    return plots.rm_training_figure(rows)
+
+
+FIGURES = (policy_or_reward_model_figure, plots.kl_figure,
+           functools.partial(plots.completion_length_figure, stage="rl"), plots.win_rate_figure)  # fmt: skip
 """The four live curves, in the order of ``RunView.plots``."""
 WAITING = "the persona's win rate and the reward-model score before and after"
 """What the results show once the run finishes."""
@@ -89,6 +103,33 @@ def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
         for e in examples[:limit]
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def examples_cards(summary: dict | None, limit: int = 200) -> str:
+    """One card per held-out prompt: base | tuned side by side, each with its reward-model score and the persona's
+    verdict (the preferred answer outlined); what the tuning changed is highlighted."""
+    summary = summary or {}
+    persona = summary.get("persona")
+    cards = []
+    for e in (summary.get("examples") or [])[:limit]:
+        verdict = e.get("verdict")
+        answers = []
+        for side, title in (("base", t("ui.cards.base")), ("tuned", t("ui.cards.tuned"))):
+            score = e.get(f"{side}_rm")
+            if verdict == side:
+                shown, kind = t("ui.cards.prefers", persona=persona), "good"
+            elif verdict == "tie":
+                shown, kind = t("ui.cards.tie", persona=persona), ""
+            else:
+                shown, kind = None, ""
+            cut = e.get(f"{side}_complete") is False
+            answers.append(Answer(
+                title, e.get(side), score=t("ui.cards.rm_score", score=num(score)) if score is not None else None,
+                verdict=shown, verdict_kind=kind, preferred=verdict == side,
+                note=t("ui.cards.cut") if cut else None,
+            ))  # fmt: skip
+        cards.append(Card(str(e.get("prompt") or ""), answers))
+    return cards_html(cards, t("ui.cards.waiting", what=WAITING))
 
 
 def reward_model_scores(samples: list[dict], summary: dict | None = None) -> tuple[list[float], list[float]]:

@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 from lab import LabError, runs
+from lab.texts import t
 from lab.ui import runs_view
 from lab.ui.common import user_errors
 
@@ -48,6 +49,9 @@ class RunControls:
             return self._show(run_id)
 
         outputs = [self.run_state, self.seen_state, *self.view.outputs()]
+        # a spinner on the status card only: no progress text over every plot and table (the check takes a moment)
+        kwargs.setdefault("show_progress_on", self.view.status)
+        kwargs.setdefault("show_progress", "minimal")
         button.click(start_and_show, inputs, outputs, api_name=api_name, **kwargs)
 
     def show(self, picker: gr.Dropdown, *, api_name: str) -> None:
@@ -68,7 +72,11 @@ class RunControls:
         def stop_run(run_id: str | None):
             if not run_id:
                 raise LabError(no_run)
-            runs.stop(run_id)
+            state = runs.get(run_id).status().get("state")
+            if state not in ("queued", "running"):  # say so: a click that does nothing silently looks broken
+                gr.Warning(t("ui.stop.finished", run_id=run_id, state=state or "?"))
+            else:
+                runs.stop(run_id)
             return runs_view.render(self.view, run_id, None, force=True)
 
         button.click(stop_run, self.run_state, [self.seen_state, *self.view.outputs()], api_name=api_name)

@@ -18,6 +18,8 @@ from lab.ui.common import format_time
 from lab.ui.run_controls import RunControls
 
 RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "data", "result", "created"]
+RUN_WIDTHS = ["17%", "6%", "8%", "12%", "5%", "7%", "15%", "19%", "11%"]
+"""The columns' shares of the table's width: all of them fit at 1280 px, long values wrap."""
 
 
 def run_data(method: str, cfg: dict) -> str:
@@ -49,7 +51,8 @@ def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
         step = f"{status.get('step', 0)}/{status['max_steps']}" if status.get("max_steps") else ""
         model = cfg.get("model") or summary.get("model") or "embedded"  # a CLI run stores only the options given
         rows.append({
-            "run": run.id, "method": method, "state": status.get("state", ""), "stage": status.get("stage", ""),
+            "run": run.id, "method": method, "state": status.get("state", ""),
+            "stage": runs_view.stage_label(str(status.get("stage") or "")),
             "step": step, "model": model, "data": run_data(method, cfg),
             "result": run_result(summary), "created": format_time(config.get("created")),
         })  # fmt: skip
@@ -82,8 +85,10 @@ def build_runs_tab() -> None:
         with gr.Column(scale=1, min_width=160):
             refresh = gr.Button("Refresh list", size="md")
             stop = gr.Button("Stop this run", variant="stop", size="md")
-    table = gr.Dataframe(runs_frame([]), label="All runs", interactive=False, max_height=300, show_search="search")
-    view = runs_view.build_progress().merge(runs_view.build_reward_model()).merge(runs_view.build_results())
+    table = gr.Dataframe(runs_frame([]), label="All runs", interactive=False, max_height=300, show_search="search",
+                         wrap=True, column_widths=RUN_WIDTHS)  # fmt: skip
+    view = runs_view.build_progress().merge(runs_view.build_reward_model())
+    view = view.merge(runs_view.build_results(key="runs"))
     run = RunControls(view)
 
     def list_all(current: str | None = None):

@@ -9,13 +9,18 @@ curves, results, held-out table) come from its view module in ``VIEWS`` (``lab.u
 
 :func:`render` only reads the run folder. It remembers, per browser session (a ``gr.State``), a stamp (mtime and
 size) of each file it read and returns ``gr.skip()`` for the parts whose files did not change — so a ``gr.Timer``
-polling every two seconds costs a few ``stat`` calls while nothing happens, and plots do not flicker.
+polling every two seconds costs a few ``stat`` calls while nothing happens, and plots do not flicker. Only the
+status card of an active run is redrawn at every poll: its elapsed time moves on, and it names the stage in words.
+
+The held-out answers show as cards (``lab.ui.answer_cards``: one per prompt, the answers side by side, fitting
+their box); the same answers stay a searchable table in a closed accordion (and in the API's outputs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +30,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, plots, runs
+from lab import LabError, lab_home, plots, runs
+from lab.texts import has_key, t
 from lab.ui import rft_view, rlhf_view
 from lab.ui.common import empty_frame, esc, format_seconds
 
@@ -33,7 +39,7 @@ POLL_SECONDS = 2.0
 SAMPLE_COLUMNS = ["question", "completion", "reward"]
 VIEWS: dict[str, ModuleType] = {"rft": rft_view, "rlhf": rlhf_view}
 """method → the module with its pieces: ``STAGES``, ``TRAINING_STAGES``, ``POLICY_STAGE``, ``PLOT_LABELS``,
-``FIGURES``, ``WAITING``, ``SCORER``, ``EXAMPLES_LABEL``, ``results_html``, ``examples_frame``,
+``FIGURES``, ``WAITING``, ``SCORER``, ``EXAMPLES_LABEL``, ``results_html``, ``examples_frame``, ``examples_cards``,
 ``reward_model_scores`` (``None`` hides the reward-model plot), ``data_text`` and ``result_text``."""
 TRAINING_STAGES = tuple(stage for v in VIEWS.values() for stage in v.TRAINING_STAGES)
 """Stages that count steps: the status card shows step/max, a bar and an ETA for them."""
@@ -41,6 +47,9 @@ POLICY_STAGES = tuple(v.POLICY_STAGE for v in VIEWS.values())
 """Stages whose samples are the policy's answers with their reward (the samples table shows the latest step)."""
 _STATE_COLORS = {"running": "#6366f1", "queued": "#64748b", "done": "#10b981", "stopped": "#f59e0b",
                  "failed": "#ef4444", "interrupted": "#ef4444"}  # fmt: skip
+_ACTIVE = ("queued", "running")
+_MODEL_STAGE = "loading model"
+"""The stage in which a worker loads its model: the first run on a machine converts the embedded model then."""
 _PARTS = ("status", "metrics", "samples", "summary")
 _FILES = {"status": ("status.json", "log.txt"), "metrics": ("metrics.jsonl",), "samples": ("samples.jsonl",),
           "summary": ("summary.json",)}  # fmt: skip
@@ -57,6 +66,7 @@ class RunView:
     accuracy: gr.HTML | None = None
     examples: gr.Dataframe | None = None
     samples: gr.Dataframe | None = None
+    cards: gr.HTML | None = None  # the held-out answers side by side, one card per prompt
     method: str = "rft"  # what the components show before a run is picked
 
     def merge(self, other: RunView) -> RunView:
@@ -68,7 +78,7 @@ class RunView:
         """``(kind, component)`` pairs in output order, for the components this view has."""
         pairs = [("status", self.status), ("log", self.log)] + [("plot", p) for p in self.plots]
         pairs += [("reward_model", self.reward_model), ("accuracy", self.accuracy), ("examples", self.examples)]
-        pairs += [("samples", self.samples)]
+        pairs += [("samples", self.samples), ("cards", self.cards)]  # cards last: older outputs keep their places
         return [(kind, c) for kind, c in pairs if c is not None]
 
     def outputs(self) -> list[Any]:
@@ -102,17 +112,26 @@ def build_reward_model() -> RunView:
     return RunView(reward_model=gr.Plot(figure, label="Reward model: held-out pairs", show_label=False))
 
 
-def build_results(method: str = "rft") -> RunView:
-    """Accuracy (RFT) or win rate (RLHF) as big numbers, the before/after table and the latest samples."""
+def build_results(method: str = "rft", key: str | None = None) -> RunView:
+    """Accuracy (RFT) or win rate (RLHF) as big numbers, the held-out answers side by side (cards, with the same
+    answers as a searchable table in a closed accordion) and the latest samples. ``key`` names the cards' element
+    (``#<key>-answers``; default: the method) so a page with several run views can tell them apart."""
     accuracy = gr.HTML(accuracy_html(None, {"method": method}), label="Results", elem_classes=["accuracy"])
-    examples = gr.Dataframe(
-        examples_frame({"method": method}), label=method_view(method).EXAMPLES_LABEL, wrap=True, interactive=False,
-        max_height=420, show_search="search",
+    cards = gr.HTML(
+        examples_cards({"method": method}), label=method_view(method).EXAMPLES_LABEL,
+        elem_id=f"{key or method}-answers", elem_classes=["answer-cards-block"],
     )  # fmt: skip
+    with gr.Accordion(t("ui.cards.table"), open=False):
+        first = examples_frame({"method": method})
+        examples = gr.Dataframe(
+            first, label=method_view(method).EXAMPLES_LABEL, wrap=True, interactive=False, max_height=420,
+            show_search="search", column_widths=table_widths(first.columns),
+        )  # fmt: skip
     samples = gr.Dataframe(
         samples_frame([]), label=samples_label(None, method), wrap=True, interactive=False, max_height=420,
+        column_widths=sample_widths(len(SAMPLE_COLUMNS)),
     )  # fmt: skip
-    return RunView(accuracy=accuracy, examples=examples, samples=samples, method=method)
+    return RunView(accuracy=accuracy, examples=examples, samples=samples, cards=cards, method=method)
 
 
 def render(view: RunView, run_id: str | None, seen: dict | None = None, force: bool = False) -> tuple:
@@ -128,6 +147,7 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     if seen.get("state") != state:  # a worker that died changes state without touching its files
         changed.add("status")
         seen["state"] = state
+    ticking = state in _ACTIVE  # the status card's elapsed time moves on even while status.json stays the same
     method = (status or {}).get("method") or (run.config().get("method") if run else None) or view.method
     metrics = run.metrics() if run and "metrics" in changed else []
     samples = run.samples() if run and "samples" in changed else []
@@ -139,7 +159,9 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
         figure = next(figures) if kind == "plot" else None
         part = {"status": "status", "log": "status", "plot": "metrics", "samples": "samples",
                 "reward_model": "samples"}.get(kind, "summary")  # fmt: skip
-        if part not in changed:
+        if kind == "status" and ticking:
+            values.append(status_html(run.id if run else None, status))
+        elif part not in changed:
             values.append(gr.skip())
         elif kind == "status":
             values.append(status_html(run.id if run else None, status))
@@ -151,11 +173,16 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
             scores = pieces.reward_model_scores(samples, run.summary() if run else None)
             values.append(gr.Plot(plots.rm_histogram_figure(*(scores or ([], []))), visible=scores is not None))
         elif kind == "samples":
-            values.append(gr.Dataframe(samples_frame(samples), label=samples_label(latest_step(samples), method)))
+            frame = samples_frame(samples)
+            values.append(gr.Dataframe(frame, label=samples_label(latest_step(samples), method),
+                                       column_widths=sample_widths(len(frame.columns))))  # fmt: skip
         elif kind == "accuracy":
             values.append(accuracy_html(summary, status or {"method": method}))
+        elif kind == "cards":
+            values.append(examples_cards(summary or {"method": method}))
         else:
-            values.append(gr.Dataframe(examples_frame(summary or {"method": method}), label=pieces.EXAMPLES_LABEL))
+            frame = examples_frame(summary or {"method": method})
+            values.append(gr.Dataframe(frame, label=pieces.EXAMPLES_LABEL, column_widths=table_widths(frame.columns)))
     return (seen, *values)
 
 
@@ -163,39 +190,84 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
 
 
 def status_html(run_id: str | None, status: dict | None = None) -> str:
-    """The status card: state, stage pipeline, step/max with a bar, ETA, elapsed time and any error."""
+    """The status card: state, the stage in words (and what it does), the pipeline, step/max with a bar, ETA, the
+    elapsed time (it moves on at every poll while the run is active) and any error."""
     if not run_id or status is None:
         return (
             '<div class="run-card idle"><b>No run selected.</b> Start one with <b>Train</b>, or pick one '
             "in the <b>Runs</b> tab.</div>"
         )
     state = status.get("state", "unknown")
-    stage = str(status.get("stage") or ("starting" if state in ("queued", "running") else ""))
+    stage = str(status.get("stage") or ("starting" if state in _ACTIVE else ""))
     step, max_steps = status.get("step") or 0, status.get("max_steps") or 0
     color = _STATE_COLORS.get(state, "#64748b")
-    active = state in ("queued", "running")
+    active = state in _ACTIVE
     now = status.get("ended") or (time.time() if active else status.get("updated") or time.time())
-    elapsed = now - status["started"] if status.get("started") else None
+    began = status.get("started") or (status.get("created") if active else None)
+    elapsed = now - began if began else None
     parts = [f'<span class="badge" style="background:{color}">{esc(state)}</span>', f"<code>{esc(run_id)}</code>"]
     training = bool(max_steps) and stage in TRAINING_STAGES
     if stage:
-        parts.append(f"stage <b>{esc(stage)}</b>")
+        parts.append(f'stage <b class="stage-name" title="{esc(stage)}">{esc(stage_label(stage))}</b>')
     if training:
         parts.append(f"step <b>{step}/{max_steps}</b>")
     if state == "running" and training and status.get("eta_seconds") is not None:
         parts.append(f"ETA <b>{format_seconds(status['eta_seconds'])}</b> (this stage)")
     if elapsed is not None:
-        parts.append(f"elapsed {format_seconds(elapsed)}")
+        parts.append(f'elapsed <span class="elapsed">{format_seconds(elapsed)}</span>')
     fraction = min(1.0, step / max_steps) if training else (1.0 if state == "done" else 0.0)
     bar = f'<div class="bar"><div style="width:{100 * fraction:.0f}%;background:{color}"></div></div>'
     chips = "".join(
         f'<span class="chip{" on" if stage.startswith(prefixes) else ""}">{label}</span>'
         for prefixes, label in method_view(status.get("method")).STAGES
     )
+    note = stage_note(stage) if active else ""
+    note = f'<div class="stage-note">{esc(note)}</div>' if note else ""
     error = f'<div class="error">⚠ {esc(status["error"])}</div>' if status.get("error") else ""
     if state == "interrupted":
         error += '<div class="error">The app stopped while this run was training; what it logged is kept.</div>'
-    return f'<div class="run-card">{" · ".join(parts)}<div class="chips">{chips}</div>{bar}{error}</div>'
+    line = f'<div class="status-line">{" · ".join(parts)}</div>'
+    return f'<div class="run-card">{line}<div class="chips">{chips}</div>{bar}{note}{error}</div>'
+
+
+def stage_label(stage: str) -> str:
+    """A stage of ``status.json`` in words; ``name (detail)`` stages (``evaluating (before)``) get both in words.
+    A stage this table does not know is shown as it is, underscores as spaces.
+
+    >>> stage_label("reward_model"), stage_label("evaluating (after RL)"), stage_label("rl (base answers)")
+    ('reward model', 'grading held-out answers (after RL)', 'RL (answers of the base model)')
+    >>> stage_label("something_new")
+    'something new'
+    """
+    match = re.fullmatch(r"(.+?) \((.+)\)", stage)
+    name, detail = (match[1], match[2]) if match else (stage, None)
+    label = _words("ui.stage.", name)
+    return f"{label} ({_words('ui.stage.detail.', detail)})" if detail else label
+
+
+def stage_note(stage: str) -> str:
+    """One sentence on what the stage does ("" for a stage without one); before the model is loaded, whether the
+    one-time model preparation is happening."""
+    name = re.sub(r" \(.+\)$", "", stage)
+    if stage == _MODEL_STAGE and not embedded_model_ready():
+        return t("ui.stage_note.preparing")
+    key = "ui.stage_note." + _key(name)
+    return t(key) if has_key(key) else ""
+
+
+def embedded_model_ready() -> bool:
+    """Whether the embedded model was already converted into a trainable folder (``lab.models`` does it once, on
+    the first run; the tiny test model borrows its tokenizer, so it waits for it too)."""
+    return (lab_home() / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _words(prefix: str, text: str) -> str:
+    key = prefix + _key(text)
+    return t(key) if has_key(key) else text.replace("_", " ")
 
 
 def accuracy_html(summary: dict | None, status: dict | None = None) -> str:
@@ -219,6 +291,12 @@ def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
     return method_view((summary or {}).get("method")).examples_frame(summary, limit)
 
 
+def examples_cards(summary: dict | None, limit: int = 200) -> str:
+    """The held-out answers side by side, one card per prompt (its view's ``examples_cards``): for RFT before |
+    (after SFT) | after RL with reward and exact match; for RLHF base | tuned with reward-model score and verdict."""
+    return method_view((summary or {}).get("method")).examples_cards(summary, limit)
+
+
 def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
     """The answers sampled at the latest GRPO step: question | completion | reward | one column per grader."""
     grpo = [s for s in samples if s.get("stage", "grpo") in POLICY_STAGES]
@@ -233,6 +311,30 @@ def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
         for s in latest
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS + [g for g in graders if g not in SAMPLE_COLUMNS])
+
+
+def table_widths(columns) -> list[str]:
+    """Column widths of the held-out table that fit its box: the prompt a little wider, a reference or a verdict
+    narrower, the answers share the rest.
+
+    >>> table_widths(["question", "reference", "before", "after RL"])
+    ['22%', '10%', '34%', '34%']
+    """
+    fixed = {"question": 22, "prompt": 22, "reference": 10, "verdict": 14}
+    rest = [c for c in columns if c not in fixed]
+    share = (100 - sum(fixed.get(c, 0) for c in columns)) // max(len(rest), 1)
+    return [f"{fixed.get(c, share)}%" for c in columns]
+
+
+def sample_widths(n_columns: int) -> list[str]:
+    """Column widths of the samples table: the question and the answer get the room, the scores share the rest.
+
+    >>> sample_widths(3), sample_widths(5)
+    (['30%', '50%', '20%'], ['30%', '46%', '8%', '8%', '8%'])
+    """
+    scores = max(n_columns - 2, 1)
+    each = max(8, 20 // scores)
+    return ["30%", f"{100 - 30 - each * scores}%"] + [f"{each}%"] * scores
 
 
 def latest_step(samples: list[dict]) -> int | None:

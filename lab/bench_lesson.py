@@ -1,0 +1,267 @@
+"""``python -m lab bench --what lesson``: the default lesson driven in a real browser, as a teacher would run it.
+
+The README's other numbers come from the command line; this part measures what a class sees. It starts the app on a
+fresh ``LAB_HOME`` and drives it in headless Chromium (Debian's ``/usr/bin/chromium`` through Playwright; no
+browser download) at a 1280×800 viewport, with every knob at the page's default:
+
+1. **prepare** — the one-time conversion of the embedded model into the fresh ``LAB_HOME`` (``wall_seconds.prepare``),
+   done before the app starts, as ``make run`` does on a new machine;
+2. **RFT** — the RFT tab's Train with the default task and graders; from the click to the results shown
+   (``wall_seconds.rft``); the run's ``summary.json`` gives ``rft.before`` / ``rft.after_sft`` / ``rft.after``
+   (exact-match accuracy, 0–1) and ``rft.train_seconds``, and the page must show the after-RL accuracy;
+3. **RLHF** — one chat message, its answer rated 👍, the default simulated ratings (``wall_seconds.simulate``),
+   then Train with the defaults (``wall_seconds.rlhf``): ``rlhf.win_rate``, ``rlhf.rm_accuracy``,
+   ``rlhf.rm_heldout_pairs``, ``rlhf.train_seconds``;
+4. **Compare** — the two runs side by side on their held-out prompts (``wall_seconds.compare``);
+5. **layout** — for the first card of RFT results, RLHF results, Compare and the Runs tab's view, the answer,
+   score and verdict fields that are not fully visible (:func:`lab.browser.hidden_fields`):
+   ``layout.hidden_columns`` must be 0 (``layout.hidden`` names them).
+
+Screenshots of each view go to ``<out>.shots/`` when ``--out`` is given. Nothing here fails a build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lab import browser
+
+ROOT = Path(__file__).resolve().parent.parent
+TABS = {
+    "rft": "RFT: reference answers + graders",
+    "rlhf": "RLHF: human ratings → reward model → RL",
+    "runs": "Runs",
+    "compare": "Compare: RLHF vs RFT",
+}
+ANSWERS = {"rft": "#rft-answers", "rlhf": "#rlhf-answers", "compare": "#compare-answers", "runs": "#runs-answers"}
+RUN_MINUTES = 15  # a run that takes longer than this is reported as not finished
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(home: Path) -> float:
+    """The one-time model preparation in the fresh LAB_HOME (the embedded GGUF → a plain folder), in seconds."""
+    t = time.time()
+    code = "from lab import models; models.resolve('embedded')"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "LAB_HOME": str(home)}, check=True)
+    return round(time.time() - t, 1)
+
+
+def _start_app(home: Path, log) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "LAB_HOME": str(home), "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
+    env.pop("LAB_CHAT_MODEL", None)  # the page's default: chat with the embedded model
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the app did not start (see {log.name})") from None
+            time.sleep(0.5)
+
+
+def _newest_run(home: Path, method: str) -> Path | None:
+    found = []
+    for config in (home / "runs").glob("*/config.json"):
+        spec = json.loads(config.read_text())
+        if spec.get("method") == method:
+            found.append((spec.get("created", 0), config.parent))
+    return max(found)[1] if found else None
+
+
+def _summary(folder: Path | None) -> dict:
+    path = folder / "summary.json" if folder else None
+    return json.loads(path.read_text()) if path and path.exists() else {}
+
+
+def _wait_done(page, timeout_s: float) -> str:
+    """Wait until the visible run card's badge shows a final state; returns it ('' on time-out)."""
+    deadline = time.time() + timeout_s
+    badge = page.locator(".run-card .badge").locator("visible=true").first
+    while time.time() < deadline:
+        try:
+            text = badge.inner_text(timeout=2000).strip()
+        except Exception:  # the card re-renders under the poll
+            text = ""
+        if text in ("done", "failed", "stopped", "interrupted"):
+            return text
+        page.wait_for_timeout(1000)
+    return ""
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=TABS[name]).click()
+    page.wait_for_timeout(500)
+
+
+def _shot(page, shots: Path | None, name: str) -> None:
+    if shots is not None:
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+
+
+def _rft(page, home: Path, out: dict, shots: Path | None) -> None:
+    _tab(page, "rft")
+    t = time.time()
+    page.get_by_role("button", name="Train", exact=True).locator("visible=true").first.click()
+    state = _wait_done(page, RUN_MINUTES * 60)
+    folder = _newest_run(home, "rft")
+    summary = _summary(folder)
+    after = (summary.get("after") or {}).get("accuracy")
+    if after is not None:  # the results are on the page: the after-RL accuracy as the results card writes it
+        page.locator(ANSWERS["rft"]).locator(browser.CARD).first.wait_for(timeout=60_000)
+    out["wall_seconds"]["rft"] = round(time.time() - t, 1)
+    out["rft"] = {
+        "state": state,
+        "run": folder.name if folder else None,
+        "before": (summary.get("before") or {}).get("accuracy"),
+        "after_sft": (summary.get("after_sft") or {}).get("accuracy"),
+        "after": after,
+        "train_seconds": summary.get("train_seconds"),
+        "valid_size": summary.get("valid_size"),
+    }
+    out["layout"]["hidden"]["rft"] = browser.hidden_fields(page, ANSWERS["rft"])
+    _shot(page, shots, "rft_results")
+
+
+def _rlhf(page, home: Path, out: dict, shots: Path | None) -> None:
+    _tab(page, "rlhf")
+    page.get_by_label("Your message").fill("Name three colours.")
+    send = page.get_by_role("button", name="Send", exact=True)
+    t = time.time()
+    send.click()
+    page.wait_for_timeout(500)
+    send.wait_for(state="visible")
+    deadline = time.time() + 120
+    while not send.is_enabled() and time.time() < deadline:  # off while the answer streams
+        page.wait_for_timeout(300)
+    out["wall_seconds"]["chat"] = round(time.time() - t, 1)
+    page.get_by_role("button", name="Like").last.click()
+
+    t = time.time()
+    page.get_by_role("button", name="Add simulated ratings").click()
+    page.get_by_text(re.compile(r"rated \d+ answers")).first.wait_for(timeout=RUN_MINUTES * 60_000)
+    out["wall_seconds"]["simulate"] = round(time.time() - t, 1)
+
+    t = time.time()
+    page.get_by_role("button", name="Train", exact=True).locator("visible=true").first.click()
+    state = _wait_done(page, RUN_MINUTES * 60)
+    folder = _newest_run(home, "rlhf")
+    summary = _summary(folder)
+    if summary.get("examples"):
+        page.locator(ANSWERS["rlhf"]).locator(browser.CARD).first.wait_for(timeout=60_000)
+    out["wall_seconds"]["rlhf"] = round(time.time() - t, 1)
+    rm = summary.get("reward_model") or {}
+    out["rlhf"] = {
+        "state": state,
+        "run": folder.name if folder else None,
+        "win_rate": summary.get("win_rate"),
+        "verdicts": summary.get("verdicts"),
+        "rm_accuracy": rm.get("accuracy"),
+        "rm_heldout_pairs": rm.get("n_heldout_pairs"),
+        "train_seconds": summary.get("train_seconds"),
+        "pairs_used": (summary.get("feedback") or {}).get("pairs_used"),
+        "words": [(summary.get("before") or {}).get("words"), (summary.get("after") or {}).get("words")],
+    }
+    out["layout"]["hidden"]["rlhf"] = browser.hidden_fields(page, ANSWERS["rlhf"])
+    _shot(page, shots, "rlhf_results")
+
+
+def _pick(page, label: str, run_id: str | None) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.click()
+    page.get_by_role("option").filter(has_text=run_id or "").first.click()
+
+
+def _compare(page, out: dict, shots: Path | None) -> None:
+    _tab(page, "compare")
+    page.get_by_role("button", name="Refresh runs").locator("visible=true").first.click()
+    page.wait_for_timeout(1000)
+    _pick(page, "Run A", out["rft"].get("run"))
+    _pick(page, "Run B", out["rlhf"].get("run"))
+    page.get_by_role("button", name="Held-out prompts of A and B").click()
+    page.wait_for_timeout(1000)
+    t = time.time()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.locator(ANSWERS["compare"]).locator(browser.CARD).first.wait_for(timeout=RUN_MINUTES * 60_000)
+    out["wall_seconds"]["compare"] = round(time.time() - t, 1)
+    out["layout"]["hidden"]["compare"] = browser.hidden_fields(page, ANSWERS["compare"])
+    _shot(page, shots, "compare")
+
+
+def _runs(page, out: dict, shots: Path | None) -> None:
+    _tab(page, "runs")
+    page.get_by_role("button", name="Refresh list").click()
+    page.wait_for_timeout(1000)
+    _pick(page, "Run", out["rft"].get("run"))
+    page.locator(ANSWERS["runs"]).locator(browser.CARD).first.wait_for(timeout=60_000)
+    out["layout"]["hidden"]["runs"] = browser.hidden_fields(page, ANSWERS["runs"])
+    _shot(page, shots, "runs")
+
+
+def bench_lesson(model: str = "embedded", out_file: str | None = None) -> dict[str, Any]:
+    """The default lesson through the browser; see the module docstring for what each number means."""
+    from playwright.sync_api import sync_playwright
+
+    if model != "embedded":
+        print("bench lesson: the page's default model is the embedded one; --model is ignored", flush=True)
+    home = Path(tempfile.mkdtemp(prefix="lab-lesson-"))
+    shots = Path(f"{out_file}.shots") if out_file else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"lab_home": str(home), "wall_seconds": {}, "layout": {"hidden": {}}}
+    out["wall_seconds"]["prepare"] = _prepare(home)
+    log = open(home / "app.log", "wb")
+    proc, url = _start_app(home, log)
+    t0 = time.time()
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(**browser.launch_options())
+            page = chromium.new_page(viewport=browser.VIEWPORT)
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            for step in (_rft, _rlhf):
+                try:
+                    step(page, home, out, shots)
+                except Exception as exc:  # report what broke and go on: the other numbers still count
+                    out.setdefault("errors", []).append(f"{step.__name__}: {type(exc).__name__}: {exc}")
+                    _shot(page, shots, f"error{step.__name__}")
+            for step in (_compare, _runs):
+                try:
+                    step(page, out, shots)
+                except Exception as exc:
+                    out.setdefault("errors", []).append(f"{step.__name__}: {type(exc).__name__}: {exc}")
+                    _shot(page, shots, f"error{step.__name__}")
+            chromium.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    hidden = out["layout"]["hidden"]
+    out["layout"]["hidden_columns"] = sum(len(v) for v in hidden.values()) if len(hidden) == 4 else None
+    out["wall_seconds"]["lesson"] = round(time.time() - t0, 1)
+    rft = out.get("rft") or {}
+    if rft.get("after") is not None and rft.get("before") is not None:
+        rft["gain"] = round(rft["after"] - rft["before"], 4)
+    return out
