@@ -44,8 +44,16 @@ _GRADER_PREFIX, _GRADER_SUFFIX = "rewards/", "/mean"
 def metrics_frame(rows: Iterable[dict] | pd.DataFrame | None) -> pd.DataFrame:
     """Metric rows → a DataFrame with at least ``stage`` and ``step`` columns (empty when there are no rows).
 
+    Column ``x`` puts every stage on **one time line**: a training stage's steps continue where the stage before it
+    ended (SFT 1…S, then GRPO step k at S + k; reward model 1…R, then RL step k at R + k), the base model's score
+    (stage ``base``) sits at 0 and the final judgement (``evaluate``) at the end. GRPO's step 0 is the model RL
+    starts from — after the warm-up — so the jump from the base to it is SFT's, not RL's.
+
     >>> metrics_frame([{"stage": "grpo", "step": 1, "reward": 0.5}]).columns.tolist()
-    ['stage', 'step', 'reward']
+    ['stage', 'step', 'reward', 'x']
+    >>> rows = [{"stage": "sft", "step": 3}, {"stage": "grpo", "step": 0}, {"stage": "grpo", "step": 2}]
+    >>> metrics_frame(rows)["x"].tolist()
+    [3.0, 3.0, 5.0]
     >>> len(metrics_frame(None))
     0
     """
@@ -55,7 +63,34 @@ def metrics_frame(rows: Iterable[dict] | pd.DataFrame | None) -> pd.DataFrame:
     if "step" not in df:
         df["step"] = pd.Series(dtype=float)
     df["stage"] = df["stage"].fillna("grpo")
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    steps = pd.to_numeric(df["step"], errors="coerce")
+    offsets = stage_offsets(df)
+    end = max([offsets[s] + steps[df["stage"] == s].max() for s in offsets] or [0.0])
+    df["x"] = [0.0 if stage == "base" else end if stage == "evaluate" else offsets.get(stage, 0.0) + step
+               for stage, step in zip(df["stage"], steps, strict=True)]  # fmt: skip
+    return df
+
+
+TRAINING_STAGES = ("sft", "reward_model", "grpo", "rl", "kto", "dpo")
+"""Stages that take optimizer steps, in the order a run can chain them (SFT → GRPO; reward model → RL/KTO/DPO)."""
+
+
+def stage_offsets(df: pd.DataFrame) -> dict[str, float]:
+    """Where each training stage starts on the one time line: the steps of the stages before it.
+
+    >>> stage_offsets(pd.DataFrame({"stage": ["reward_model", "reward_model", "rl"], "step": [1, 6, 2]}))
+    {'reward_model': 0.0, 'rl': 6.0}
+    """
+    offsets, start = {}, 0.0
+    steps = pd.to_numeric(df["step"], errors="coerce") if "step" in df else pd.Series(dtype=float)
+    present = set(df["stage"]) if "stage" in df else set()
+    for stage in TRAINING_STAGES:
+        if stage in present:
+            offsets[stage] = start
+            last = steps[df["stage"] == stage].max()
+            start += 0.0 if pd.isna(last) else float(last)
+    return offsets
 
 
 def empty_figure(title: str = "", note: str = WAITING) -> go.Figure:
@@ -72,9 +107,10 @@ def empty_figure(title: str = "", note: str = WAITING) -> go.Figure:
 def reward_figure(rows) -> go.Figure:
     """Mean train reward per GRPO step (with a ±1 std band when logged) and validation reward at eval steps."""
     title = t("plots.reward.title")
-    df = _stage(metrics_frame(rows), "grpo")
+    every = metrics_frame(rows)
+    df = _stage(every, "grpo")
     train = _series(df, "reward")
-    valid = _series(df, "valid_reward")
+    valid = _series(every[every["stage"].isin(["base", "grpo"])], "valid_reward")
     if train.empty and valid.empty:
         return empty_figure(title)
     fig = go.Figure()
@@ -83,7 +119,8 @@ def reward_figure(rows) -> go.Figure:
         fig.add_trace(_line(train, t("plots.reward.train"), COLORS[0]))
     if not valid.empty:
         fig.add_trace(_line(valid, t("plots.reward.valid"), COLORS[1], dash="dot", size=9))
-    return _layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_reward"))
+    _mark_stages(fig, every)
+    return _layout(fig, title, _time_axis(every), t("plots.axis.mean_reward"))
 
 
 def grader_names(rows) -> list[str]:
@@ -139,9 +176,8 @@ def sft_loss_figure(rows) -> go.Figure:
     loss = _series(_stage(metrics_frame(rows), "sft"), "loss")
     if loss.empty:
         return empty_figure(title, t("plots.sft.none"))
-    return _layout(
-        go.Figure(_line(loss, t("plots.sft.loss"), COLORS[3])), title, t("plots.axis.sft_step"), t("plots.axis.loss")
-    )
+    fig = go.Figure(_line(loss, t("plots.sft.loss"), COLORS[3]))
+    return _layout(fig, title, t("plots.axis.sft_step"), t("plots.axis.loss"))
 
 
 # ---------------------------------------------------------------------------------------------------- RLHF runs
@@ -169,7 +205,8 @@ def rm_score_figure(rows) -> go.Figure:
         fig.add_trace(_line(train, t("plots.rm_score.sampled"), COLORS[0]))
     if not held.empty:
         fig.add_trace(_line(held, t("plots.rm_score.heldout"), COLORS[1], dash="dot", size=9))
-    return _layout(fig, t("plots.rm_score.title"), t("plots.axis.rl_step"), t("plots.axis.mean_score"))
+    _mark_stages(fig, df)
+    return _layout(fig, t("plots.rm_score.title"), _time_axis(df), t("plots.axis.mean_score"))
 
 
 def kl_figure(rows) -> go.Figure:
@@ -204,7 +241,8 @@ def win_rate_figure(rows) -> go.Figure:
     fig.add_hline(
         y=0.5, line={"color": "#94a3b8", "dash": "dash", "width": 1}, annotation_text=t("plots.win.no_change")
     )
-    fig = _layout(fig, title, t("plots.axis.step"), t("plots.axis.win_rate"))
+    _mark_stages(fig, df)
+    fig = _layout(fig, title, _time_axis(df), t("plots.axis.win_rate"))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
@@ -313,11 +351,12 @@ def _stage(df: pd.DataFrame, stage: str) -> pd.DataFrame:
 
 
 def _series(df: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` indexed by step, NaNs dropped, the last value kept when a step was logged twice."""
+    """``column`` indexed by its place on the time line (``x``; else ``step``), NaNs dropped, the last value kept
+    when a step was logged twice."""
     if column not in df or df.empty:
         return pd.Series(dtype=float)
     values = pd.to_numeric(df[column], errors="coerce")
-    steps = pd.to_numeric(df["step"], errors="coerce")
+    steps = pd.to_numeric(df["x" if "x" in df else "step"], errors="coerce")
     series = pd.Series(values.to_numpy(), index=steps.to_numpy()).dropna()
     series = series[~pd.isna(series.index)]
     return series[~series.index.duplicated(keep="last")].sort_index()
@@ -332,6 +371,19 @@ def _line(series: pd.Series, name: str, color: str, dash: str = "solid", size: i
         line={"color": color, "width": 2.5, "dash": dash},
         marker={"size": size, "color": color},
     )
+
+
+def _mark_stages(fig: go.Figure, df: pd.DataFrame) -> None:
+    """A dotted vertical line where each training stage after the first begins (the x-axis title names them)."""
+    for start in stage_offsets(df).values():
+        if start > 0:
+            fig.add_vline(x=start, line={"color": "#94a3b8", "dash": "dot", "width": 1.5})
+
+
+def _time_axis(df: pd.DataFrame) -> str:
+    """The x-axis title of the one time line: the training stages it spans, in order ("SFT → GRPO step")."""
+    stages = [t(f"plots.stage.{s}") for s in stage_offsets(df)]
+    return t("plots.axis.timeline", stages=" → ".join(stages)) if len(stages) > 1 else t("plots.axis.step")
 
 
 def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:

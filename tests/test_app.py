@@ -147,7 +147,10 @@ def test_plots_handle_empty_and_full_metrics():
     names = [t.name for t in reward.data]
     assert "train reward" in names and "valid reward" in names
     valid = next(t for t in reward.data if t.name == "valid reward")
-    assert list(valid.x) == [0, 2]
+    assert list(valid.x) == [2, 4]  # one time line: SFT took steps 1–2, so GRPO's steps 0 and 2 sit at 2 and 4
+    assert reward.layout.shapes[0].x0 == 2 and "SFT → GRPO" in reward.layout.xaxis.title.text  # GRPO starts at 2
+    with_base = plots.reward_figure([{"stage": "base", "step": 0, "valid_reward": 0.1}, *METRICS])
+    assert list(next(t for t in with_base.data if t.name == "valid reward").x) == [0, 2, 4]  # base, after SFT, RL
     assert [t.name for t in plots.grader_figure(METRICS).data] == ["partial_credit"]
     assert list(plots.sft_loss_figure(METRICS).data[0].y) == [3.0, 2.0]
     assert plots.reward_figure([{"step": 1}]).layout.annotations  # a row with nothing to plot yet
@@ -165,6 +168,15 @@ def test_task_view_and_check_task(tmp_path):
     secret.write_text("question,answer\na,b\n")
     with pytest.raises(LabError, match="unknown task set"):
         act.check_task(str(secret))  # an API caller cannot make the lab read an arbitrary file
+
+
+def test_a_small_upload_shows_its_split_and_what_it_can_show(tmp_path, fresh_home):
+    small = tmp_path / "small.csv"
+    small.write_text("question,answer\n" + "".join(f"What is {i} plus 1?,{i + 1}\n" for i in range(16)))
+    task, _ = act.save_upload(small)
+    info = act.task_view(task)[0]
+    assert "**8** questions to train on, **8** held out" in info and "asks for 40" in info and "⚠️" in info
+    assert "⚠️" not in act.task_view("opposites")[0] and "**63** questions to train on" in act.task_view("opposites")[0]
 
 
 def test_save_upload(tmp_path, fresh_home):

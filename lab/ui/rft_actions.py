@@ -19,6 +19,7 @@ import pandas as pd
 from lab import LabError, data, grading, lab_home, runs
 from lab.methods.rft_config import DEFAULT_TASK, Config
 from lab.methods.schema import knob_names
+from lab.texts import t
 from lab.ui.common import field_help, form_config
 
 TEACHING_KNOBS = knob_names(Config, "teaching")
@@ -65,7 +66,9 @@ def task_label(task: str) -> str:
 def task_view(task: str, n: int = 20) -> tuple[str, pd.DataFrame, str, str]:
     """``(info markdown, preview table, playground item JSON, playground example output)`` for a task set."""
     ds = data.load_task(task)
-    info = f"Using {task_label(task)}: {data.describe(ds)}"
+    n_train, n_valid, note = Config().split_sizes(len(ds))
+    split = t("rft.split.view", n_train=n_train, n_valid=n_valid, asked=Config().valid_size)
+    info = f"Using {task_label(task)}: {data.describe(ds)}  \n{split}" + (f"  \n⚠️ {note}" if note else "")
     first = {k: v for k, v in ds[0].items() if k != "prompt" and v is not None}
     example = f"I think the answer is {first.get('answer', '')}."
     return info, data.preview(ds, n), json.dumps(first, ensure_ascii=False, indent=2), example

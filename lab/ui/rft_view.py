@@ -50,6 +50,9 @@ def results_html(summary: dict) -> str:
                 f'<div class="big"><div class="label">{label}</div><div class="value">{pct(s.get("accuracy"))}</div>'
                 f'<div class="sub">mean reward {num(s.get("valid_reward"))}</div></div>'
             )
+    if summary.get("partial") and not summary.get("after"):
+        cards.append(f'<div class="big"><div class="label">{esc(t("rft.results.after_rl"))}</div>'
+                     f'<div class="value">–</div><div class="sub">{esc(t("rft.results.stopped"))}</div></div>')
     arrows = '<div class="arrow">→</div>'.join(cards)
     seconds = {k: format_seconds(summary.get(f"{k}_seconds")) for k in ("train", "sft", "grpo", "eval")}
     timing = (
@@ -115,12 +118,24 @@ def data_text(cfg: dict) -> str:
 
 
 def result_text(summary: dict) -> str:
-    """A finished run in a few words, for the runs table: accuracy before → after.
+    """A run in a few words, for the runs table: accuracy at every stage it measured (before → after SFT → after
+    RL); a stopped run shows what it reached.
 
+    >>> result_text({"before": {"accuracy": 0.0}, "after_sft": {"accuracy": 0.775}, "after": {"accuracy": 0.825}})
+    'accuracy 0.0 % → 77.5 % (SFT) → 82.5 % (RL)'
     >>> result_text({"before": {"accuracy": 0.25}, "after": {"accuracy": 0.5}})
-    'accuracy 25.0 % → 50.0 %'
+    'accuracy 25.0 % → 50.0 % (RL)'
+    >>> result_text({"partial": True, "before": {"accuracy": 0.0}, "after_sft": {"accuracy": 0.5}})
+    'accuracy 0.0 % → 50.0 % (SFT) → not measured after RL'
     """
-    before, after = summary.get("before") or {}, summary.get("after") or {}
-    if before and after:
-        return f"accuracy {pct(before.get('accuracy'))} → {pct(after.get('accuracy'))}"
-    return ""
+    before = summary.get("before") or {}
+    if not before:
+        return ""
+    parts = [pct(before.get("accuracy"))]
+    if summary.get("after_sft"):
+        parts.append(t("rft.result.after_sft", accuracy=pct(summary["after_sft"].get("accuracy"))))
+    if summary.get("after"):
+        parts.append(t("rft.result.after_rl", accuracy=pct(summary["after"].get("accuracy"))))
+    elif summary.get("partial"):
+        parts.append(t("rft.result.stopped"))
+    return t("rft.result.accuracy", stages=" → ".join(parts))
