@@ -31,7 +31,7 @@ ENDPOINTS = {
     # RLHF tab
     "chat", "rate", "sample_two", "prefer_a", "prefer_b", "random_prompt", "chat_models", "feedback_stats",
     "feedback_table", "delete_feedback", "import_feedback", "export_feedback", "simulate_feedback", "train_rlhf",
-    "stop_rlhf", "poll_rlhf",
+    "stop_rlhf", "poll_rlhf", "usable_feedback", "simulate_rest",
     # Compare tab
     "compare_runs", "compare_prompts", "compare_run_list",
 }  # fmt: skip
@@ -100,6 +100,12 @@ def test_demo_builds_with_named_endpoints(demo):
     assert [label for label, _ in TABS].index("RLHF: human ratings → reward model → RL") == 1  # after RFT
     chatbot = next(c for c in config["components"] if c.get("type") == "chatbot")
     assert chatbot["props"]["feedback_options"] == ["Like", "Dislike"]
+    # one set of defaults: the page simulates as many ratings as the benchmarked demo (Config), not a literal
+    from lab.methods.rlhf_config import Config as RLHFConfig
+
+    ratings = next(c for c in config["components"] if c.get("props", {}).get("label") == "Ratings to add")
+    assert ratings["props"]["value"] == RLHFConfig().simulate == 256
+    assert "Feedback this run will train on" in labels
 
 
 def test_endpoints_answer_through_gradio_client(demo, fresh_home):
@@ -284,7 +290,8 @@ def test_render_reads_the_folder_and_skips_unchanged_parts(fresh_home):
 def test_runs_frame_and_status(fresh_home):
     done = _fake_run(fresh_home)
     frame = runs_frame(runs.list_runs())
-    assert frame.iloc[0]["run"] == done.id and frame.iloc[0]["result"] == "accuracy 0.0 % → 100.0 %"
+    assert frame.iloc[0]["run"] == done.id
+    assert frame.iloc[0]["result"] == "accuracy 0.0 % → 50.0 % (SFT) → 100.0 % (RL)"
     status = run_status(done.id)
     assert status["state"] == "done" and status["after_sft"]["accuracy"] == 0.5 and "pid" not in status
     with pytest.raises(gr.Error):
@@ -373,6 +380,15 @@ def test_rlhf_run_view(fresh_home):
     assert "④ RL (or KTO / DPO)" in runs_view.status_html("r1", {**running, "stage": "rl (base answers)"})
     big = runs_view.accuracy_html(RLHF_SUMMARY)
     assert "65.0 %" in big and "-0.50 → 0.80" in big and "75.0 %" in big and "concise prefers tuned 12" in big
+    # the feedback the run used and the reward model's held-out pairs beside the win rate, and the benchmark's
+    assert "feedback used" in big and "40 pairs" in big and "80 ratings" in big
+    assert "4 held-out pairs" in big and "one pair moves the accuracy by 25.0 %" in big
+    assert "69 pairs, reward model 95.5 % on 22 held-out pairs, win rate 81.2 %" in big
+    used = {**RLHF_SUMMARY, "reward_model": {**RLHF_SUMMARY["reward_model"], "n_train_pairs": 36},
+            "feedback": {"given": "store", "pairs_used": 40, "ratings_used": 80,
+                         "stats": {"human": 5, "simulated": 150, "imported": 0}}}  # fmt: skip
+    big = runs_view.accuracy_html(used)
+    assert "36 pairs to train on, 4 held out" in big and "people 5 · simulated 150 · imported 0 rows" in big
     assert "win rate" in runs_view.accuracy_html(None, {"method": "rlhf"})
     table = runs_view.examples_frame(RLHF_SUMMARY)
     assert list(table.columns) == ["prompt", "base", "tuned", "verdict"]
@@ -480,6 +496,112 @@ def test_rlhf_train_config_and_checks(fresh_home):
         ract.simulate("concise", 3, "tiny")
     with pytest.raises(LabError, match="base model"):
         ract.simulate("concise", 10, "some-run")
+
+
+def _usable_store(train: list[str], heldout: list[str]) -> FeedbackStore:
+    """A store as a class leaves it: people's thumbs and pairs, two personas' and an import's, some of them on the
+    held-out prompts (which no run trains on)."""
+    store = FeedbackStore()
+    store.add_pair(train[0], "Short.", "A long and winding answer.", session="s")  # people: 1 explicit pair
+    store.add_rating(train[1], "Yes.", True, session="s")
+    store.add_rating(train[1], "Well, maybe, it depends.", False, session="s")  # people: +1 derived pair
+    store.add_rating(train[0], "Short.", True, session="s")  # the same pair as the explicit one: counted once
+    store.add_rating(train[0], "A long and winding answer.", False, session="s")
+    store.add_pair(heldout[0], "No.", "Nope, not at all, never.", session="s")  # held out: not used
+    store.add_rating(heldout[0], "No.", True, session="s")
+    sim = {"source": "simulated:concise", "session": "x"}
+    pol = {"source": "simulated:polite", "session": "x"}
+    store.add_many(
+        [{"prompt": p, "completion": c, "label": label, **sim} for p in (train[2], heldout[1])
+         for c, label in (("Ok.", True), ("Ok then, here it is, at length.", False))],
+        [*({"prompt": p, "chosen": "Fine.", "rejected": "Fine, if you insist, here goes.", **sim}
+           for p in (train[3], train[4], heldout[2])),
+         {"prompt": train[5], "chosen": "Thank you!", "rejected": "Whatever.", **pol}],
+    )  # fmt: skip
+    store.add_pair(train[6], "Hi.", "Hello there, how are you today?", source="import:class.csv")
+    return store
+
+
+def test_usable_feedback_counts_what_training_uses(fresh_home):
+    from lab.feedback import personas
+    from lab.messages import prompt_text
+    from lab.methods.rlhf_config import Config as RLHFConfig
+    from lab.methods.rlhf_feedback import training_feedback, usable_feedback
+
+    cfg = RLHFConfig()
+    train, heldout = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    store = _usable_store(train, heldout)
+    # what lab.methods.rlhf.train takes from the store, step by step as it does
+    held = set(heldout)
+    pairs = [p for p in store.preference_pairs(include_derived=True, conversational=True)
+             if prompt_text(p["prompt"]) not in held]  # fmt: skip
+    ratings = [r for r in store.unpaired(conversational=True) if prompt_text(r["prompt"]) not in held]
+    assert training_feedback(store, cfg) == (pairs, ratings)
+    u = usable_feedback(store, cfg)
+    assert len(pairs) == 8 and u["pairs"] == 7  # the reward model reads a repeated pair once
+    assert u["left_out"] == {"pairs": 3, "ratings": 3, "repeated_pairs": 1, "heldout_prompts": 40}
+    assert u["ratings"] == len(ratings) == 6 and (u["liked"], u["disliked"]) == (3, 3)
+    assert u["by_source"] == {"human": {"pairs": 2, "ratings": 4}, "import:class.csv": {"pairs": 1, "ratings": 0},
+                              "simulated:concise": {"pairs": 3, "ratings": 2},
+                              "simulated:polite": {"pairs": 1, "ratings": 0}}  # fmt: skip
+    assert u["groups"] == {"people": {"pairs": 2, "ratings": 4}, "simulated": {"pairs": 4, "ratings": 2},
+                           "imported": {"pairs": 1, "ratings": 0}}  # fmt: skip
+    assert (u["unit"], u["have"], u["needed"], u["missing"], u["enough"]) == ("pairs", 7, 67, 60, False)
+    assert u["simulate"] == 224  # 60 pairs × 256/69 ratings, in whole prompts of four
+    kto = usable_feedback(store, RLHFConfig(route="kto"))
+    assert (kto["unit"], kto["have"], kto["needed"], kto["simulate"]) == ("ratings", 6, 64, 60)
+    html = ract.usable_html(u)
+    assert "<b>7</b> usable pairs (people 2, simulated 4 (concise 3, polite 1), imported 1 (class.csv))" in html
+    assert "not used: 3 pairs and 3 ratings on the 40 held-out prompts" in html
+    assert "1 repeated pairs counted once" in html and "Train is refused below 8 pairs" in html
+    with pytest.raises(LabError, match="has 7 usable preference pairs"):  # 11 in the store, 7 that a run can use
+        ract.start_run("rm-rl", {"model": "tiny"})
+    assert store.stats()["pairs"] + store.stats()["derived_pairs"] == 11 and not runs.list_runs()
+
+
+def test_usable_feedback_warns_below_the_default_only(fresh_home, monkeypatch):
+    from lab.feedback import personas
+    from lab.methods.rlhf_config import Config as RLHFConfig
+    from lab.methods.rlhf_feedback import pairs_needed, ratings_for_pairs
+    from lab.ui import rlhf_tab
+
+    cfg = RLHFConfig()
+    train, heldout = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    needed = pairs_needed(cfg.rm_heldout_share)
+    assert needed == 67  # about 20 held-out pairs at the default share 0.3
+    store = FeedbackStore()
+    empty = ract.usable("rm-rl", 0.3, 40, 0)
+    assert empty["simulate"] == ratings_for_pairs(67) == 252 and "Train is refused below 8 pairs" in ract.usable_html(
+        empty
+    )
+    sim = {"source": "simulated:concise", "session": "x"}
+    rows = [{"prompt": train[i % len(train)], "chosen": f"Yes {i}.", "rejected": f"Well, yes {i}, I think so.", **sim}
+            for i in range(needed)]  # fmt: skip
+    store.add_many([], rows[:-1])
+    html, button = rlhf_tab.usable_view("rm-rl", 0.3, 40, 0, "concise")
+    warning = (f"⚠ {needed - 1} usable pairs: the reward model needs about {needed} to learn the rater&#x27;s taste "
+               "and be judged on 20 held-out pairs — simulate about 4 more ratings.")  # fmt: skip
+    assert warning in html and button.visible and button.value == "Simulate the rest: 4 ratings by concise"
+    asked = []
+    monkeypatch.setattr(ract, "simulate", lambda persona, n, model, progress=None: asked.append((persona, n, model))
+                        or "✓ simulated")  # fmt: skip
+    note, *_ = rlhf_tab.simulate_rest("rm-rl", 0.3, 40, 0, "polite", "tiny", progress=lambda *a, **k: None)
+    assert asked == [("polite", 4, "tiny")] and note == "✓ simulated"  # the missing count, the chosen persona
+    store.add_many([], rows[-1:])
+    html, button = rlhf_tab.usable_view("rm-rl", 0.3, 40, 0, "concise")
+    assert "⚠" not in html and f"✓ Enough for the default: {needed} usable pairs" in html and not button.visible
+    html, _ = rlhf_tab.usable_view("dpo", 0.5, 40, 0, "concise")  # a larger held-out share needs fewer pairs
+    assert "✓ Enough" in html
+    html, button = rlhf_tab.usable_view("rm-rl", 0.2, 40, 0, "concise")  # a smaller one more: 100
+    assert "needs about 100" in html and button.visible
+    # KTO counts ratings: 64 with both kinds
+    ratings = [{"prompt": train[i], "completion": f"Answer {i}.", "label": i % 2 == 0, **sim} for i in range(64)]
+    store.add_many(ratings[:-1])
+    html, button = rlhf_tab.usable_view("kto", 0.3, 40, 0, "concise")
+    assert "⚠ 63 usable ratings (32 liked, 31 disliked): KTO needs about 64" in html and button.visible
+    store.add_many(ratings[-1:])
+    html, button = rlhf_tab.usable_view("kto", 0.3, 40, 0, "concise")
+    assert "✓ Enough for KTO" in html and not button.visible
 
 
 def test_compare_helpers(fresh_home):

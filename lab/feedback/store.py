@@ -331,9 +331,14 @@ class FeedbackStore:
         return out
 
     def preference_pairs(
-        self, include_derived: bool = True, source: str | None = None, conversational: bool = False
+        self,
+        include_derived: bool = True,
+        source: str | None = None,
+        conversational: bool = False,
+        with_source: bool = False,
     ) -> list[dict[str, Any]]:
-        """Explicit (oldest first) then derived pairs as ``{prompt, chosen, rejected}``, TRL's paired format."""
+        """Explicit (oldest first) then derived pairs as ``{prompt, chosen, rejected}``, TRL's paired format
+        (``with_source``: each with its ``source`` too, who made it)."""
         rows: list[Any] = list(self._rows("pairs", source))
         if include_derived:
             rows += self.derived_pairs(source)
@@ -342,17 +347,22 @@ class FeedbackStore:
                 "prompt": _prompt_out(r["prompt"], r["system"], conversational),
                 "chosen": _answer_out(r["chosen"], conversational),
                 "rejected": _answer_out(r["rejected"], conversational),
+                **({"source": r["source"]} if with_source else {}),
             }
             for r in rows
         ]
 
-    def unpaired(self, source: str | None = None, conversational: bool = False) -> list[dict[str, Any]]:
-        """Ratings (oldest first) as ``{prompt, completion, label}``, TRL's unpaired preference format."""
+    def unpaired(
+        self, source: str | None = None, conversational: bool = False, with_source: bool = False
+    ) -> list[dict[str, Any]]:
+        """Ratings (oldest first) as ``{prompt, completion, label}``, TRL's unpaired preference format
+        (``with_source``: each with its ``source`` too)."""
         return [
             {
                 "prompt": _prompt_out(r["prompt"], r["system"], conversational),
                 "completion": _answer_out(r["completion"], conversational),
                 "label": bool(r["label"]),
+                **({"source": r["source"]} if with_source else {}),
             }
             for r in self._rows("ratings", source)
         ]

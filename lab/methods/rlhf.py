@@ -27,10 +27,11 @@ import torch
 
 from lab import LabError, evaluate, models, texts
 from lab.feedback import personas
-from lab.messages import as_messages, prompt_key, prompt_text
+from lab.messages import as_messages, prompt_key
 from lab.methods import preference, reward_model, rl
 from lab.methods.common import open_feedback, setup_torch
 from lab.methods.rlhf_config import ROUTES, Config
+from lab.methods.rlhf_feedback import training_feedback, usable_feedback
 
 __all__ = ["ROUTES", "Config", "sample_answers", "simulate_feedback", "train"]
 
@@ -146,11 +147,8 @@ def train(cfg: Config, run) -> dict:
         run.log_metrics({"stage": "simulate", "step": 0, **simulated})
         print(texts.t("rlhf.note.simulated", persona=persona.name, counts=json.dumps(simulated)), flush=True)
     stats = store.stats()
-    pairs = store.preference_pairs(include_derived=True, conversational=True)
-    ratings = store.unpaired(conversational=True)
-    held = set(heldout)
-    pairs = [p for p in pairs if prompt_text(p["prompt"]) not in held]  # held-out prompts stay unseen
-    ratings = [r for r in ratings if prompt_text(r["prompt"]) not in held]
+    pairs, ratings = training_feedback(store, cfg)  # what the page showed above Train: held-out prompts left out
+    usable = usable_feedback(store, cfg)
 
     # 2. Reward model (trained for rm-rl; for kto/dpo only to score before/after) ---------------------------------
     scorer, rm_result = None, None
@@ -242,6 +240,8 @@ def train(cfg: Config, run) -> dict:
             "stats": stats,
             "pairs_used": len(pairs),
             "ratings_used": len(ratings),
+            "groups": usable["groups"],
+            "by_source": usable["by_source"],
         },
         "reward_model": rm_result and {**rm_result, "scoring_only": cfg.route != "rm-rl"},
         "live_win_rates": policy_result.get("win_rates", []),

@@ -23,8 +23,6 @@ __all__ = ["DEFAULT_LR", "DEFAULT_STEPS", "ROUTES", "Config", "route_of"]
 ROUTES = ("rm-rl", "kto", "dpo")
 DEFAULT_LR = {"rm-rl": 1e-3, "kto": 5e-4, "dpo": 5e-4}
 DEFAULT_STEPS = {"rm-rl": 12, "kto": 24, "dpo": 12}  # RL: 8 sampled answers a step; KTO/DPO: 8 rows
-
-
 def route_of(config: dict[str, Any]) -> str:
     """The route of an RLHF run's ``config.json`` config (``method`` in folders written before the rename).
 
@@ -114,7 +112,7 @@ class Config(Schema):
     })  # fmt: skip
     rm_heldout_share: float = field(default=0.3, metadata={
         "help": "Reward model: share of the pairs (by prompt) held out to measure its accuracy; 0.3 of the default "
-        "demo's ~85 pairs is 20–25 held-out pairs.", "label": "Reward model: held-out share of pairs",
+        "demo's ~69 pairs is ~22 held-out pairs.", "label": "Reward model: held-out share of pairs",
         "level": "advanced", "min": 0.05, "max": 0.9,
     })  # fmt: skip
     heldout: int = field(default=40, metadata={

@@ -22,8 +22,10 @@ from lab import LabError, runs
 from lab.feedback import FeedbackStore, personas
 from lab.messages import content_text
 from lab.methods.reward_model_config import MIN_PAIRS
-from lab.methods.rlhf_config import DEFAULT_LR, DEFAULT_STEPS, Config
+from lab.methods.rlhf_config import DEFAULT_LR, DEFAULT_STEPS, ROUTES, Config
+from lab.methods.rlhf_feedback import MAX_SIMULATE, RM_HELDOUT_PAIRS, usable_feedback
 from lab.methods.schema import knob_names
+from lab.texts import t
 from lab.ui.common import BASE_MODELS, esc, field_help, form_config
 
 TEACHING_KNOBS = knob_names(Config, "teaching")
@@ -244,8 +246,8 @@ def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], No
     if model not in BASE_MODELS:
         raise LabError(f"simulated raters answer with a base model: {', '.join(BASE_MODELS)} (got {model!r}).")
     n = int(n)
-    if not 4 <= n <= 2000:
-        raise LabError(f"simulated ratings: pick between 4 and 2000, four answers per prompt (got {n}).")
+    if not 4 <= n <= MAX_SIMULATE:
+        raise LabError(f"simulated ratings: pick between 4 and {MAX_SIMULATE}, four answers per prompt (got {n}).")
     cfg = Config()
     prompts, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
     seed = secrets.randbelow(1_000_000)  # each click rates other answers, starting from other prompts
@@ -261,6 +263,82 @@ def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], No
 # ------------------------------------------------------------------------------------------------------- train
 
 
+def train_config(route: str, heldout_share: Any = None, heldout: Any = None, seed: Any = None) -> Config:
+    """The Config a Train of ``route`` would run with the form's held-out knobs (the defaults where a knob is missing
+    or not valid yet, e.g. while being typed): what :func:`usable` counts with."""
+    route = route if route in ROUTES else Config.route
+    try:
+        return Config(route=route, rm_heldout_share=float(heldout_share), heldout=int(heldout), seed=int(seed))
+    except (LabError, TypeError, ValueError):
+        return Config(route=route)
+
+
+def usable(route: str, heldout_share: Any = None, heldout: Any = None, seed: Any = None,
+           store: FeedbackStore | None = None) -> dict[str, Any]:  # fmt: skip
+    """What a Train would use from the store now (``lab.methods.rlhf_feedback.usable_feedback``)."""
+    return usable_feedback(store or FeedbackStore(), train_config(route, heldout_share, heldout, seed))
+
+
+def _groups(u: dict[str, Any], kind: str) -> str:
+    """The ``kind`` rows by who made them, personas and files named (``people 0, simulated 69 (concise), ...``)."""
+    parts = []
+    for group in ("people", "simulated", "imported"):
+        n = u["groups"][group][kind]
+        prefix = {"simulated": "simulated:", "imported": "import:"}.get(group)
+        names = [(src[len(prefix):], c[kind]) for src, c in u["by_source"].items()
+                 if prefix and src.startswith(prefix) and c[kind]]  # fmt: skip
+        detail = ""
+        if len(names) == 1:
+            detail = f" ({esc(names[0][0])})"
+        elif names:
+            detail = " (" + ", ".join(f"{esc(name)} {k}" for name, k in names) + ")"
+        parts.append(t(f"ui.rlhf.usable.{group}", n=n) + detail)
+    return ", ".join(parts)
+
+
+def usable_html(u: dict[str, Any] | None) -> str:
+    """The train step's "Feedback this run will train on" box: usable pairs and ratings by who made them, what is
+    left out, and whether it is enough for the default (a plain warning with the ratings to simulate when not)."""
+    title = f"<b>{esc(t('ui.rlhf.usable.title'))}</b>"
+    if u is None:
+        return f'<div class="feedback-stats usable-feedback">{title}: {esc(t("ui.rlhf.usable.counting"))}</div>'
+    pairs = t("ui.rlhf.usable.pairs", n=f"<b>{u['pairs']}</b>", detail=_groups(u, "pairs"))
+    ratings = t("ui.rlhf.usable.ratings", n=f"<b>{u['ratings']}</b>", liked=u["liked"], disliked=u["disliked"],
+                detail=_groups(u, "ratings"))  # fmt: skip
+    out = u["left_out"]
+    notes = [t("ui.rlhf.usable.heldout", n=u["heldout_pairs"])] if u["pairs"] else []
+    if out["pairs"] or out["ratings"]:
+        notes.append(t("ui.rlhf.usable.left_out", pairs=out["pairs"], ratings=out["ratings"],
+                       prompts=out["heldout_prompts"]))  # fmt: skip
+    if out["repeated_pairs"]:
+        notes.append(t("ui.rlhf.usable.repeated", n=out["repeated_pairs"]))
+    values = {"n": u["have"], "needed": u["needed"], "target": RM_HELDOUT_PAIRS, "more": u["simulate"],
+              "liked": u["liked"], "disliked": u["disliked"]}  # fmt: skip
+    if u["enough"]:
+        verdict, color = t(f"ui.rlhf.usable.enough_{u['unit']}", **values), "#047857"
+    else:
+        verdict, color = t(f"ui.rlhf.usable.too_few_{u['unit']}", **values), "#b45309"
+        if u["unit"] == "pairs" and u["pairs"] < MIN_PAIRS:
+            verdict += " " + t("ui.rlhf.usable.refused", minimum=MIN_PAIRS)
+        elif u["unit"] == "ratings" and min(u["liked"], u["disliked"]) < 2:  # as check_feedback
+            verdict += " " + t("ui.rlhf.usable.refused_kto", minimum=2)
+    state = "enough" if u["enough"] else "too-few"
+    subdued = "color: var(--body-text-color-subdued)"
+    lines = [
+        f'{title} <span style="{subdued}">({esc(t("ui.rlhf.usable.where"))})</span>',
+        f"{pairs} · {ratings}",
+        *([f'<span style="{subdued}; font-size: 0.92em">{esc(" · ".join(notes))}</span>'] if notes else []),
+    ]
+    style = f"color: {color}; font-weight: 600; margin-top: 4px"
+    lines_html, verdict_html = "<br>".join(lines), f'<div class="usable-verdict" style="{style}">{esc(verdict)}</div>'
+    return f'<div class="feedback-stats usable-feedback {state}">{lines_html}{verdict_html}</div>'
+
+
+def simulate_rest_label(u: dict[str, Any], persona: str) -> str:
+    """The "Simulate the rest" button's text: how many ratings, by which persona."""
+    return t("ui.rlhf.usable.button", n=u["simulate"], persona=persona or "concise")
+
+
 def run_config(route: str, values: dict[str, Any]) -> dict[str, Any]:
     """The run's options (``config.json``'s ``config``) from the form, checked by ``Config``: the route, the shared
     feedback store, model, and the knobs that changed."""
@@ -269,13 +347,14 @@ def run_config(route: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_feedback(route: str, stats: dict[str, int]) -> None:
-    """Refuse to start a run the store cannot feed (fewer pairs or ratings than the trainers need)."""
+    """Refuse to start a run the store cannot feed (fewer pairs or ratings than the trainers need); ``stats`` are
+    the store's counts or, better, what a run would use of them (:func:`usable`: held-out prompts left out)."""
     pairs = stats.get("pairs", 0) + stats.get("derived_pairs", 0)
     if route in ("rm-rl", "dpo") and pairs < MIN_PAIRS:
         raise LabError(
-            f"the feedback store has {pairs} preference pairs; {route} needs at least {MIN_PAIRS}. Rate more answers "
-            "(① two answers, or a liked and a disliked answer to the same prompt), add simulated ratings (②) or "
-            "import a file."
+            f"the feedback store has {pairs} usable preference pairs; {route} needs at least {MIN_PAIRS}. Rate more "
+            "answers (① two answers, or a liked and a disliked answer to the same prompt), add simulated ratings (②) "
+            "or import a file."
         )
     if route == "kto" and (stats.get("liked", 0) < 2 or stats.get("disliked", 0) < 2):
         raise LabError("KTO needs liked and disliked answers (at least 2 of each): rate more, or add simulated ones.")
@@ -284,5 +363,6 @@ def check_feedback(route: str, stats: dict[str, int]) -> None:
 def start_run(route: str, values: dict[str, Any]) -> str:
     """Check the form (``Config``) and then the store, start an RLHF run on the store's feedback, return its id."""
     config = run_config(route, values)
-    check_feedback(config["route"], FeedbackStore().stats())
+    u = usable_feedback(FeedbackStore(), Config.from_dict(config))  # the pairs it would train on, not the store's
+    check_feedback(config["route"], {"pairs": u["pairs"], "liked": u["liked"], "disliked": u["disliked"]})
     return runs.start("rlhf", config).id

@@ -18,6 +18,8 @@ import gradio as gr
 
 from lab import LabError
 from lab.feedback import FeedbackStore, personas
+from lab.methods.rlhf_feedback import DEMO
+from lab.texts import t
 from lab.ui import rlhf_actions as act
 from lab.ui import runs_view
 from lab.ui.common import (
@@ -58,10 +60,14 @@ def build_rlhf_tab() -> None:
     gr.HTML(steps_html(RLHF_STEPS), label="The four steps of RLHF")
     model, stats = _chat_section()
     table = _review_section(stats)
-    _simulate_section(stats)
-    method, train, stop, knobs, live = _train_section()
+    persona, sim_model, sim_note, simulated = _simulate_section(stats)
+    method, train, stop, knobs, live, usable = _train_section()
     view = live.merge(_results_section())
-    _feedback_refresh(model, stats, table)
+    # what a Train would use depends on the route, the held-out knobs and (for the button) the simulating persona
+    usable_inputs = [method, knobs["rm_heldout_share"], knobs["heldout"], knobs["seed"], persona]
+    usable_outputs = [usable.box, usable.button]
+    _usable_wiring(usable, usable_inputs, sim_model, sim_note, stats, simulated)
+    _feedback_refresh(model, stats, table, usable_inputs, usable_outputs)
     run = RunControls(view)
 
     def start(route: str, progress=gr.Progress(), **values) -> str:
@@ -291,16 +297,18 @@ def import_file(path: str | None, k: str):
 # ------------------------------------------------------------------------------------- ② simulated raters
 
 
-def _simulate_section(stats: gr.HTML) -> None:
-    """② A persona rates fresh answers of a base model into the same store."""
+def _simulate_section(stats: gr.HTML) -> tuple[gr.Dropdown, gr.Dropdown, gr.Markdown, gr.events.Dependency]:
+    """② A persona rates fresh answers of a base model into the same store; returns the persona and answering model
+    pickers, the note, and the click's event (the train step's usable feedback follows it)."""
     gr.Markdown("## ② Simulated raters: personas with a taste anyone can check", elem_classes=["section"])
     with gr.Row(equal_height=True):
         with gr.Column(scale=3):
             persona = gr.Dropdown(list(personas.PERSONAS), value="concise", label="Persona")
             persona_note = gr.Markdown(act.persona_help("concise"), label="What the persona likes")
         count = gr.Slider(
-            4, 1000, 200, step=4, label="Ratings to add", scale=2,
-            info="Four answers per prompt, each rated; every two the persona can tell apart become a pair.",
+            4, 1000, act.Config().simulate, step=4, label="Ratings to add", scale=2,
+            info=f"Four answers per prompt, each rated; every two the persona can tell apart become a pair. "
+            f"{act.Config().simulate} (the default demo's) give about {DEMO['pairs']} pairs for the reward model.",
         )  # fmt: skip
         sim_model = gr.Dropdown(list(BASE_MODELS), value=default_chat_model(), label="Answering model",
                                 scale=1)  # fmt: skip
@@ -310,26 +318,50 @@ def _simulate_section(stats: gr.HTML) -> None:
 
     persona.change(user_errors(act.persona_help), persona, persona_note, api_visibility="private")
     progress = progress_slot()  # "12/200 prompts answered" shows here, not over the note
-    simulate.click(add_simulated, [persona, count, sim_model], [sim_note, stats], api_name="simulate_feedback",
-                   concurrency_limit=1, show_progress_on=progress)  # fmt: skip
+    event = simulate.click(add_simulated, [persona, count, sim_model], [sim_note, stats],
+                           api_name="simulate_feedback", concurrency_limit=1, concurrency_id="simulate",
+                           show_progress_on=progress)  # fmt: skip
+    return persona, sim_model, sim_note, event
 
 
 @user_errors
 def add_simulated(name: str, n: float, answering: str, progress=gr.Progress()):
+    return simulate_with_progress(name, n, answering, progress), counts()
+
+
+def simulate_with_progress(name: str, n: float, answering: str, progress) -> str:
+    """``act.simulate`` with its progress ("12/64 prompts answered") on a ``gr.Progress``; returns its note."""
+
     def report(done: int, total: int) -> None:
         progress(done / total, desc=f"{done}/{total} prompts answered")
 
     progress(0.0, desc=f"loading {answering}")
-    note = act.simulate(name, int(n), answering, report)
-    return note, counts()
+    return act.simulate(name, int(n), answering, report)
 
 
 # ------------------------------------------------------------------------- ③ + ④ train, results, refresh
 
 
-def _train_section() -> tuple[gr.Radio, gr.Button, gr.Button, dict[str, gr.components.Component], runs_view.RunView]:
-    """③ → ④ The route (reward model + RL, KTO or DPO) with its explanation, the knobs, Train and Stop, and the live
-    progress with the reward model's held-out scores."""
+class UsableFeedback:
+    """The train step's "Feedback this run will train on" box, its "Simulate the rest" button, the button's note and
+    progress strip."""
+
+    def __init__(self) -> None:
+        self.box = gr.HTML(act.usable_html(None), label=t("ui.rlhf.usable.title"), elem_id="rlhf-usable")
+        with gr.Row(equal_height=True):
+            self.button = gr.Button(
+                t("ui.rlhf.usable.button", n="?", persona="concise"), visible=False, variant="secondary",
+                elem_id="rlhf-simulate-rest", scale=0, min_width=420,
+            )  # fmt: skip
+            self.note = gr.Markdown("", label="Simulation", elem_id="rlhf-simulate-rest-note")
+        self.progress = progress_slot()
+
+
+def _train_section() -> tuple[
+    gr.Radio, gr.Button, gr.Button, dict[str, gr.components.Component], runs_view.RunView, UsableFeedback
+]:
+    """③ → ④ The route (reward model + RL, KTO or DPO) with its explanation, the knobs, what the run will train on
+    (and whether it is enough), Train and Stop, and the live progress with the reward model's held-out scores."""
     gr.Markdown("## ③ Reward model → ④ RL: train on the collected feedback", elem_classes=["section"])
     method = gr.Radio([("Reward model + RL (GRPO)", "rm-rl"), ("KTO (thumbs)", "kto"), ("DPO (pairs)", "dpo")],
                       value="rm-rl", label="Method")  # fmt: skip
@@ -337,6 +369,7 @@ def _train_section() -> tuple[gr.Radio, gr.Button, gr.Button, dict[str, gr.compo
     knobs = knob_components(
         act.Config, advanced="More knobs: base model, RL algorithm, reward model, KTO/DPO, evaluation, seed"
     )
+    usable = UsableFeedback()
     with gr.Row():
         train = gr.Button("Train", variant="primary", scale=3)
         stop = gr.Button("Stop", variant="stop", scale=1)
@@ -346,7 +379,41 @@ def _train_section() -> tuple[gr.Radio, gr.Button, gr.Button, dict[str, gr.compo
     # whenever the route changes (gr.on without triggers); an API call that leaves them out still gets 0 = default
     route_knobs = [knobs["steps"], knobs["learning_rate"]]
     gr.on(None, act.route_defaults, method, route_knobs, api_visibility="private", show_progress="hidden")
-    return method, train, stop, knobs, live.merge(runs_view.build_reward_model())
+    return method, train, stop, knobs, live.merge(runs_view.build_reward_model()), usable
+
+
+def usable_view(route: str, share, heldout, seed, persona: str):
+    """The usable-feedback box and the "Simulate the rest" button (shown only when the feedback is too few)."""
+    u = act.usable(route, share, heldout, seed)
+    button = gr.Button(act.simulate_rest_label(u, persona), visible=not u["enough"] and u["simulate"] > 0)
+    return act.usable_html(u), button
+
+
+def _usable_wiring(usable: UsableFeedback, inputs: list, sim_model: gr.Dropdown, sim_note: gr.Markdown,
+                   stats: gr.HTML, simulated: gr.events.Dependency) -> None:  # fmt: skip
+    """Refresh the box when the route, a held-out knob or the persona changes and after ② adds ratings; "Simulate
+    the rest" runs ②'s simulation with the missing count (one simulation at a time, either button)."""
+    outputs = [usable.box, usable.button]
+    triggers = [inputs[0].change, *(c.change for c in inputs[1:])]
+    gr.on(triggers, usable_view, inputs, outputs, api_name="usable_feedback", show_progress="hidden",
+          api_visibility="undocumented")  # fmt: skip
+    simulated.then(usable_view, inputs, outputs, api_visibility="private", show_progress="hidden")
+    usable.button.click(
+        simulate_rest, [*inputs, sim_model], [usable.note, sim_note, stats, *outputs], api_name="simulate_rest",
+        concurrency_limit=1, concurrency_id="simulate", show_progress_on=usable.progress,
+    )  # fmt: skip
+
+
+@user_errors
+def simulate_rest(route: str, share, heldout, seed, persona: str, answering: str, progress=gr.Progress()):
+    """Simulate the ratings the store lacks for the default (counted now: others may have added some meanwhile)."""
+    n = act.usable(route, share, heldout, seed)["simulate"]
+    if not n:
+        note = t("ui.rlhf.usable.nothing")
+        gr.Info(note, duration=3)
+        return note, gr.skip(), counts(), *usable_view(route, share, heldout, seed, persona)
+    note = simulate_with_progress(persona, n, answering, progress)
+    return note, note, counts(), *usable_view(route, share, heldout, seed, persona)
 
 
 def _results_section() -> runs_view.RunView:
@@ -355,17 +422,24 @@ def _results_section() -> runs_view.RunView:
     return runs_view.build_results(method="rlhf")
 
 
-def _feedback_refresh(model: gr.Dropdown, stats: gr.HTML, table: gr.Dataframe) -> None:
-    """On page load: the finished runs in the model picker, the store's counts and table; then the counts again
-    whenever the store's files change (other people rate too)."""
+def _feedback_refresh(model: gr.Dropdown, stats: gr.HTML, table: gr.Dataframe, usable_inputs: list,
+                      usable_outputs: list) -> None:  # fmt: skip
+    """On page load: the finished runs in the model picker, the store's counts and table, and the feedback a Train
+    would use; then the counts and the usable feedback again whenever the store's files change (others rate too)."""
     stamp_state = gr.State(None)
     timer = gr.Timer(FEEDBACK_POLL_SECONDS)
 
-    def poll_feedback(stamp: list | None):
+    def poll_feedback(stamp: list | None, *form):
         now = act.store_stamp()
-        return (now, counts()) if now != stamp else (gr.skip(), gr.skip())
+        if now == stamp:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return now, counts(), *usable_view(*form)
 
-    gr.on(None, lambda current: (list_models(current), counts(), act.store_stamp(), act.feedback_table()), model,
-          [model, stats, stamp_state, table], api_visibility="private")  # page load  # fmt: skip
-    timer.tick(poll_feedback, stamp_state, [stamp_state, stats], show_progress="hidden",
-               concurrency_limit=None, api_name="feedback_stats", api_visibility="undocumented")  # fmt: skip
+    def page_load(current: str | None, *form):
+        return list_models(current), counts(), act.store_stamp(), act.feedback_table(), *usable_view(*form)
+
+    gr.on(None, page_load, [model, *usable_inputs], [model, stats, stamp_state, table, *usable_outputs],
+          api_visibility="private")  # page load  # fmt: skip
+    timer.tick(poll_feedback, [stamp_state, *usable_inputs], [stamp_state, stats, *usable_outputs],
+               show_progress="hidden", concurrency_limit=None, api_name="feedback_stats",
+               api_visibility="undocumented")  # fmt: skip

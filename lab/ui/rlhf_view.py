@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from lab import plots
 from lab.methods.rlhf_config import route_of
+from lab.methods.rlhf_feedback import DEMO, RM_HELDOUT_PAIRS
 from lab.texts import t
 from lab.ui.answer_cards import Answer, Card, cards_html
 from lab.ui.common import answer_with_score, empty_frame, esc, format_seconds, num, pct
@@ -55,8 +56,9 @@ EXAMPLES_LABEL = "Held-out prompts: base → tuned ([reward-model score]) and th
 
 
 def results_html(summary: dict) -> str:
-    """An RLHF run's verdict as big numbers: reward-model score before → after, the persona's win rate, and the
-    reward model's held-out accuracy; a line with the model, route and times below."""
+    """An RLHF run's verdict as big numbers: reward-model score before → after, the persona's win rate, the reward
+    model's held-out accuracy (on how many held-out pairs) and the feedback it learned from; then the benchmarked
+    default demo's numbers to read them against, and a line with the model, route and times."""
     before, after = summary.get("before") or {}, summary.get("after") or {}
     rm = summary.get("reward_model") or {}
     persona = summary.get("persona")
@@ -75,18 +77,62 @@ def results_html(summary: dict) -> str:
         cards.append(card("win rate vs base", pct(summary["win_rate"]), sub))
     if rm.get("accuracy") is not None:
         use = "used only to score answers" if rm.get("scoring_only") else "the reward RL optimised"
-        cards.append(card("reward model accuracy", pct(rm["accuracy"]),
-                          f"{rm.get('n_heldout_pairs', '?')} held-out pairs · {use}"))  # fmt: skip
+        n_held = rm.get("n_heldout_pairs")
+        sub = f"{n_held if n_held is not None else '?'} held-out pairs · {use}"
+        if isinstance(n_held, int) and 0 < n_held < RM_HELDOUT_PAIRS:
+            sub += f"<br>{esc(t('ui.rlhf.result.few_heldout', step=pct(1 / n_held)))}"
+        cards.append(card("reward model accuracy", pct(rm["accuracy"]), sub))
+    used = summary.get("feedback") or {}
+    if used.get("pairs_used") is not None:
+        cards.append(card(t("ui.rlhf.result.feedback_label"), t("ui.rlhf.result.feedback_value", n=used["pairs_used"]),
+                          _feedback_sub(used, rm, persona)))  # fmt: skip
     route = {"rm-rl": f"reward model + {str(summary.get('rl_algorithm') or 'grpo').upper()}", "kto": "KTO",
              "dpo": "DPO"}.get(summary.get("algorithm"), esc(summary.get("algorithm")))  # fmt: skip
-    used = summary.get("feedback") or {}
     words = f"answer length {num(before.get('mean_words'))} → {num(after.get('mean_words'))} words"
     note = (
         f"{esc(summary.get('model'))} · {route} · {summary.get('heldout_prompts', '?')} held-out prompts · "
         f"{used.get('pairs_used', '?')} pairs, {used.get('ratings_used', '?')} ratings used · {words} · training "
         f"{format_seconds(summary.get('train_seconds'))}, evaluation {format_seconds(summary.get('eval_seconds'))}"
     )
-    return f'<div class="bigs">{"".join(cards)}</div><div class="results-note">{note}</div>'
+    benchmark = t(
+        "ui.rlhf.result.benchmark",
+        ratings=DEMO["ratings"],
+        pairs=DEMO["pairs"],
+        accuracy=pct(DEMO["rm_accuracy"]),
+        heldout=DEMO["rm_heldout_pairs"],
+        win_rate=pct(DEMO["win_rate"]),
+    )
+    return (f'<div class="bigs">{"".join(cards)}</div><div class="results-note">{note}</div>'
+            f'<div class="results-note benchmark">{esc(benchmark)}</div>')  # fmt: skip
+
+
+def _feedback_sub(used: dict, rm: dict, persona: str | None) -> str:
+    """The "feedback used" card's small print: where the feedback came from, ratings, the reward model's train /
+    held-out pairs, and who made it (the pairs used by origin when the summary has them, else the store's rows).
+
+    >>> _feedback_sub({"given": "store", "ratings_used": 9, "stats": {"human": 3, "simulated": 6}}, {}, None)
+    'from the shared feedback store · 9 ratings · reward model: ? pairs to train on, ? held out<br>the store then: \
+people 3 · simulated 6 · imported 0 rows'
+    """
+    given = used.get("given")
+    if given == "store":
+        where = t("ui.rlhf.result.from_store")
+    elif given:
+        where = t("ui.rlhf.result.from_file", file=Path(str(given)).name)
+    else:
+        where = t("ui.rlhf.result.from_simulated", persona=persona or "?")
+    line = t("ui.rlhf.result.feedback_sub", ratings=used.get("ratings_used", "?"),
+             train=rm.get("n_train_pairs", "?"), heldout=rm.get("n_heldout_pairs", "?"))  # fmt: skip
+    lines = [f"{esc(where)} · {esc(line)}"]
+    groups, stats = used.get("groups"), used.get("stats")
+    if groups:
+        pairs = {g: (groups.get(g) or {}).get("pairs", 0) for g in ("people", "simulated", "imported")}
+        lines.append(esc(t("ui.rlhf.result.used_by", **pairs)))
+    elif stats:
+        rows = {"people": stats.get("human", 0), "simulated": stats.get("simulated", 0),
+                "imported": stats.get("imported", 0)}  # fmt: skip
+        lines.append(esc(t("ui.rlhf.result.store_by", **rows)))
+    return "<br>".join(lines)
 
 
 def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
