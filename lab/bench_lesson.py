@@ -238,18 +238,14 @@ def bench_lesson(model: str = "embedded", out_file: str | None = None) -> dict[s
             page = chromium.new_page(viewport=browser.VIEWPORT)
             page.set_default_timeout(30_000)
             page.goto(url)
-            for step in (_rft, _rlhf):
+            steps = [lambda: _rft(page, home, out, shots), lambda: _rlhf(page, home, out, shots),
+                     lambda: _compare(page, out, shots), lambda: _runs(page, out, shots)]  # fmt: skip
+            for name, step in zip(("rft", "rlhf", "compare", "runs"), steps, strict=True):
                 try:
-                    step(page, home, out, shots)
+                    step()
                 except Exception as exc:  # report what broke and go on: the other numbers still count
-                    out.setdefault("errors", []).append(f"{step.__name__}: {type(exc).__name__}: {exc}")
-                    _shot(page, shots, f"error{step.__name__}")
-            for step in (_compare, _runs):
-                try:
-                    step(page, out, shots)
-                except Exception as exc:
-                    out.setdefault("errors", []).append(f"{step.__name__}: {type(exc).__name__}: {exc}")
-                    _shot(page, shots, f"error{step.__name__}")
+                    out.setdefault("errors", []).append(f"{name}: {type(exc).__name__}: {exc}")
+                    _shot(page, shots, f"error_{name}")
             chromium.close()
     finally:
         proc.terminate()
