@@ -498,6 +498,28 @@ def test_rlhf_train_config_and_checks(fresh_home):
         ract.simulate("concise", 10, "some-run")
 
 
+def test_first_simulate_click_is_the_command_line_demo(fresh_home, tmp_path):
+    """The page's first *Add simulated ratings* draws the CLI demo's feedback (same prompts, same seed); the next
+    click draws other answers to other prompts."""
+    from lab.feedback import personas
+    from lab.methods.rlhf import simulate_feedback
+    from lab.methods.rlhf_config import Config
+
+    cfg = Config()
+    train, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    assert ract.simulation_plan(FeedbackStore(), cfg) == (train, cfg.seed)
+    ract.simulate("concise", 8, "tiny")
+    cli = FeedbackStore(tmp_path / "cli.sqlite")
+    simulate_feedback("concise", "tiny", cli, 8, train, seed=cfg.seed)
+    columns = ["prompt", "completion", "label", "session"]
+    page = FeedbackStore().ratings()[columns]
+    assert len(page) == 8 and page.equals(cli.ratings()[columns])
+    prompts, seed = ract.simulation_plan(FeedbackStore(), cfg)
+    assert seed == cfg.seed + 1 and sorted(prompts) == sorted(train) and prompts != train
+    ract.simulate("concise", 8, "tiny")
+    assert FeedbackStore().ratings()["session"].nunique() == 2
+
+
 def _usable_store(train: list[str], heldout: list[str]) -> FeedbackStore:
     """A store as a class leaves it: people's thumbs and pairs, two personas' and an import's, some of them on the
     held-out prompts (which no run trains on)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import re
-import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -238,6 +237,22 @@ def persona_help(name: str) -> str:
     return f"**{esc(persona.name)}**: {esc(persona.description)}"
 
 
+def simulation_plan(store: FeedbackStore, cfg: Config) -> tuple[list[str], int]:
+    """The prompts (in visiting order) and the seed of the next *Add simulated ratings* click on ``store``.
+
+    The first click on a store simulates exactly what ``python -m lab rlhf`` does (the training prompts in the split's
+    order, the config's seed), so the page's lesson draws the benchmarked demo's feedback, not a lucky or unlucky one.
+    Every later click takes the next seed and a shuffle of its own: other answers, starting from other prompts.
+    """
+    prompts, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    sessions = store.ratings(source="simulated:")["session"]
+    clicks = int(sessions[sessions.str.startswith("simulate-seed")].nunique())
+    seed = cfg.seed + clicks
+    if clicks:
+        random.Random(seed).shuffle(prompts)
+    return prompts, seed
+
+
 def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], None] | None = None) -> str:
     """Let a persona rate ``n`` fresh answers of a base model (training prompts only; held-out ones stay unseen)."""
     from lab.chat import set_threads
@@ -248,12 +263,10 @@ def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], No
     n = int(n)
     if not 4 <= n <= MAX_SIMULATE:
         raise LabError(f"simulated ratings: pick between 4 and {MAX_SIMULATE}, four answers per prompt (got {n}).")
-    cfg = Config()
-    prompts, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
-    seed = secrets.randbelow(1_000_000)  # each click rates other answers, starting from other prompts
-    random.Random(seed).shuffle(prompts)
+    cfg, store = Config(), FeedbackStore()
+    prompts, seed = simulation_plan(store, cfg)
     set_threads()  # this process's torch threads, as for the chat (see lab.chat)
-    result = simulate_feedback(personas.get(persona), model, FeedbackStore(), n, prompts, seed=seed, progress=progress)
+    result = simulate_feedback(personas.get(persona), model, store, n, prompts, seed=seed, progress=progress)
     return (
         f"✓ **{persona}** rated {result['ratings']} answers ({result['liked']} liked) and made {result['pairs']} "
         f"pairs ({result['ties']} ties) in {result['seconds']:.0f} s."
