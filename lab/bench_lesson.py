@@ -25,12 +25,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -47,36 +45,12 @@ ANSWERS = {"rft": "#rft-answers", "rlhf": "#rlhf-answers", "compare": "#compare-
 RUN_MINUTES = 15  # a run that takes longer than this is reported as not finished
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _prepare(home: Path) -> float:
     """The one-time model preparation in the fresh LAB_HOME (the embedded GGUF → a plain folder), in seconds."""
     t = time.time()
     code = "from lab import models; models.resolve('embedded')"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "LAB_HOME": str(home)}, check=True)
     return round(time.time() - t, 1)
-
-
-def _start_app(home: Path, log) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "LAB_HOME": str(home), "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
-    env.pop("LAB_CHAT_MODEL", None)  # the page's default: chat with the embedded model
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"the app did not start (see {log.name})") from None
-            time.sleep(0.5)
 
 
 def _newest_run(home: Path, method: str) -> Path | None:
@@ -229,31 +203,22 @@ def bench_lesson(model: str = "embedded", out_file: str | None = None) -> dict[s
         shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"lab_home": str(home), "wall_seconds": {}, "layout": {"hidden": {}}}
     out["wall_seconds"]["prepare"] = _prepare(home)
-    log = open(home / "app.log", "wb")
-    proc, url = _start_app(home, log)
-    t0 = time.time()
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(**browser.launch_options())
-            page = chromium.new_page(viewport=browser.VIEWPORT)
-            page.set_default_timeout(30_000)
-            page.goto(url)
-            steps = [lambda: _rft(page, home, out, shots), lambda: _rlhf(page, home, out, shots),
-                     lambda: _compare(page, out, shots), lambda: _runs(page, out, shots)]  # fmt: skip
-            for name, step in zip(("rft", "rlhf", "compare", "runs"), steps, strict=True):
-                try:
-                    step()
-                except Exception as exc:  # report what broke and go on: the other numbers still count
-                    out.setdefault("errors", []).append(f"{name}: {type(exc).__name__}: {exc}")
-                    _shot(page, shots, f"error_{name}")
-            chromium.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    env = {"LAB_CHAT_MODEL": ""}  # the page's default chat model (the embedded one), whatever this shell sets
+    with browser.serve_app(home, env) as url, sync_playwright() as p:
+        t0 = time.time()
+        chromium = p.chromium.launch(**browser.launch_options())
+        page = chromium.new_page(viewport=browser.VIEWPORT)
+        page.set_default_timeout(30_000)
+        page.goto(url)
+        steps = [lambda: _rft(page, home, out, shots), lambda: _rlhf(page, home, out, shots),
+                 lambda: _compare(page, out, shots), lambda: _runs(page, out, shots)]  # fmt: skip
+        for name, step in zip(("rft", "rlhf", "compare", "runs"), steps, strict=True):
+            try:
+                step()
+            except Exception as exc:  # report what broke and go on: the other numbers still count
+                out.setdefault("errors", []).append(f"{name}: {type(exc).__name__}: {exc}")
+                _shot(page, shots, f"error_{name}")
+        chromium.close()
     hidden = out["layout"]["hidden"]
     out["layout"]["hidden_columns"] = sum(len(v) for v in hidden.values()) if len(hidden) == 4 else None
     out["wall_seconds"]["lesson"] = round(time.time() - t0, 1)

@@ -13,10 +13,20 @@ inside the viewport horizontally, or is cut off by an ancestor that clips or scr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARGS", "CHROMIUM", "FIELDS", "VIEWPORT", "error_badges", "hidden_fields", "launch_options"]
+__all__ = ["ARGS", "CHROMIUM", "FIELDS", "VIEWPORT", "error_badges", "hidden_fields", "launch_options", "serve_app"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's chromium (``make test`` installs it); Playwright drives it instead of downloading its own."""
@@ -81,6 +91,40 @@ _SEEN = """
 def launch_options() -> dict[str, Any]:
     """Keyword arguments for ``playwright.chromium.launch``: the system chromium with the flags a container needs."""
     return {"executable_path": str(CHROMIUM), "args": list(ARGS)}
+
+
+@contextlib.contextmanager
+def serve_app(home: Path, env: dict[str, str] | None = None, timeout_s: float = 120) -> Iterator[str]:
+    """``python app.py`` in a subprocess on a free loopback port with ``LAB_HOME=home`` (offline, no analytics,
+    ``env`` on top); yields the page's URL once it answers, and stops the app on exit. Its output goes to
+    ``home/app.log``; an app that does not start raises ``RuntimeError`` with the end of that log."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LAB_HOME": str(home), "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}  # fmt: skip
+    log_path = Path(home) / "app.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.time() + timeout_s
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        tail = log_path.read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"the app did not start ({log_path}):\n{tail}") from None
+                    time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def hidden_fields(page, root_selector: str, card: str = CARD, fields: str = FIELDS) -> list[str]:

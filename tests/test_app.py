@@ -287,6 +287,22 @@ def test_render_reads_the_folder_and_skips_unchanged_parts(fresh_home):
     assert "No run selected" in none[0]
 
 
+def test_poll_timer_ticks_only_while_the_watched_run_is_active(demo, fresh_home):
+    """An idle page polls nothing (each tick costs the training worker CPU): the tick that finds no active run turns
+    its timer off, a run that is training keeps it on until it ends, and showing a run turns it on again."""
+    fns = {fn.api_name: fn.fn for fn in demo.fns.values()}
+    timer, run_id, seen, *_ = fns["poll_rft"](None, None)  # the first tick after the page opened: nothing training
+    assert run_id is None and isinstance(timer, gr.Timer) and timer.active is False
+    run = _fake_run(fresh_home, state="running")
+    timer, run_id, seen, *_ = fns["poll_rft"](None, None)  # a page opened while a run trains watches it
+    assert run_id == run.id and not isinstance(timer, gr.Timer)  # gr.skip(): the timer stays on
+    run.set_status(state="done")
+    timer, seen, *_ = fns["poll_runs"](run.id, seen)
+    assert isinstance(timer, gr.Timer) and timer.active is False
+    timer, shown, *_ = fns["view_run"](run.id)
+    assert shown == run.id and timer.active is True
+
+
 def test_runs_frame_and_status(fresh_home):
     done = _fake_run(fresh_home)
     frame = runs_frame(runs.list_runs())

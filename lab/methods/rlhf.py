@@ -185,7 +185,8 @@ def train(cfg: Config, run) -> dict:
     # 4. Evaluate: tuned vs base, greedy, on the held-out prompts --------------------------------------------------
     t_eval = time.time()
     run.set_status(stage="evaluate")  # the policy's step N/N stays: the Runs table shows it when done
-    tuned, tuned_done = evaluate.generate(policy, tokenizer, messages, cfg.answer_tokens, batch_size=64,
+    tuned_model = policy.merge_and_unload()  # saved above; merged, the same answers come ~15 % faster on a CPU
+    tuned, tuned_done = evaluate.generate(tuned_model, tokenizer, messages, cfg.answer_tokens, batch_size=64,
                                           return_complete=True)  # fmt: skip
     base_rm = scorer.score(messages, base) if scorer else [None] * len(heldout)
     tuned_rm = scorer.score(messages, tuned) if scorer else [None] * len(heldout)

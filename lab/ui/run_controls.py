@@ -2,9 +2,11 @@
 shows one, Stop stops it, and a ``gr.Timer`` polls its folder into the view.
 
 ``RunControls(view)`` holds the per-browser state (the run being watched and what the poller last saw, see
-``lab.ui.runs_view.render``) and the timer; each method wires one event with the ``api_name`` the tab gives it, so
-``gradio_client`` callers keep their endpoint names. A tab wires only the controls it has (the RFT and RLHF tabs:
-train, stop, poll; the Runs tab: show, stop, poll).
+``lab.ui.runs_view.render``) and the timer. The timer ticks only while the watched run is queued or running: the
+tick that sees it end turns it off, and Train / picking a run / Stop turn it on: an idle page polls nothing, and a
+page watching a run takes from the worker's CPU only what its curves need. Each method wires one event with the
+``api_name`` the tab gives it, so ``gradio_client`` callers keep their endpoint names. A tab wires only the controls
+it has (the RFT and RLHF tabs: train, stop, poll; the Runs tab: show, stop, poll).
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ class RunControls:
         self.view = view
         self.run_state = gr.State(None)  # the id of the run this browser watches
         self.seen_state = gr.State(None)  # what the poller last read (runs_view.render skips what did not change)
-        self.timer = gr.Timer(runs_view.POLL_SECONDS)
+        self.timer = gr.Timer(runs_view.POLL_SECONDS)  # on at first, for the watch below; off once nothing is active
 
     def _show(self, run_id: str | None) -> tuple:
-        """``(run id, seen, *values)``: the whole view filled from the run's folder."""
-        return run_id, *runs_view.render(self.view, run_id, None, force=True)
+        """``(timer, run id, seen, *values)``: the timer on and the whole view filled from the run's folder."""
+        return gr.Timer(active=True), run_id, *runs_view.render(self.view, run_id, None, force=True)
+
+    @staticmethod
+    def _timer_after(seen: dict) -> Any:
+        """The timer's update after a tick that left ``seen``: off when the watched run is not active, else as is."""
+        return gr.skip() if seen.get("state") in runs_view.ACTIVE else gr.Timer(active=False)
 
     def train(self, button: gr.Button, start: Callable[..., str], inputs: Any, *, api_name: str, **kwargs) -> None:
         """Train: ``start`` (its parameters are the endpoint's; it may take ``progress=gr.Progress()``) checks the
@@ -48,7 +55,7 @@ class RunControls:
             gr.Info(f"Run {run_id} started: the curves update every {runs_view.POLL_SECONDS:g} s.")
             return self._show(run_id)
 
-        outputs = [self.run_state, self.seen_state, *self.view.outputs()]
+        outputs = [self.timer, self.run_state, self.seen_state, *self.view.outputs()]
         # a spinner on the status card only: no progress text over every plot and table (the check takes a moment)
         kwargs.setdefault("show_progress_on", self.view.status)
         kwargs.setdefault("show_progress", "minimal")
@@ -63,7 +70,8 @@ class RunControls:
                 runs.get(run_id)  # a clear error for an unknown id
             return self._show(run_id)
 
-        picker.change(view_run, picker, [self.run_state, self.seen_state, *self.view.outputs()], api_name=api_name)
+        outputs = [self.timer, self.run_state, self.seen_state, *self.view.outputs()]
+        picker.change(view_run, picker, outputs, api_name=api_name)
 
     def stop(self, button: gr.Button, *, api_name: str, no_run: str) -> None:
         """Stop the watched run (``no_run`` is the message when there is none) and show it as it stopped."""
@@ -77,25 +85,28 @@ class RunControls:
                 gr.Warning(t("ui.stop.finished", run_id=run_id, state=state or "?"))
             else:
                 runs.stop(run_id)
-            return runs_view.render(self.view, run_id, None, force=True)
+            return gr.Timer(active=True), *runs_view.render(self.view, run_id, None, force=True)  # ticks to "stopped"
 
-        button.click(stop_run, self.run_state, [self.seen_state, *self.view.outputs()], api_name=api_name)
+        outputs = [self.timer, self.seen_state, *self.view.outputs()]
+        button.click(stop_run, self.run_state, outputs, api_name=api_name)
 
     def poll(self, *, api_name: str, watch: str | None = None) -> None:
         """Every tick, refresh what changed in the watched run's folder. With ``watch`` (a method), the first tick
         after the page opened picks that method's run if one is training (so a reload keeps showing it)."""
-        outputs = [self.seen_state, *self.view.outputs()]
+        outputs = [self.timer, self.seen_state, *self.view.outputs()]
 
         def poll(run_id: str | None, seen: dict | None):
             if run_id is None and seen is None:  # first tick after the page opened: watch a run that is training
                 active = runs.active_run()
                 run_id = active.id if active and active.config().get("method") == watch else None
-            return run_id, *runs_view.render(self.view, run_id, seen)
+            seen, *values = runs_view.render(self.view, run_id, seen)
+            return self._timer_after(seen), run_id, seen, *values
 
         def refresh(run_id: str | None, seen: dict | None):
-            return runs_view.render(self.view, run_id, seen)
+            seen, *values = runs_view.render(self.view, run_id, seen)
+            return self._timer_after(seen), seen, *values
 
-        fn, outputs = (poll, [self.run_state, *outputs]) if watch else (refresh, outputs)
+        fn, outputs = (poll, [self.timer, self.run_state, *outputs[1:]]) if watch else (refresh, outputs)
         self.timer.tick(
             fn, [self.run_state, self.seen_state], outputs, show_progress="hidden", concurrency_limit=None,
             api_visibility="undocumented", api_name=api_name,

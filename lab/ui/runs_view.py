@@ -47,7 +47,7 @@ POLICY_STAGES = tuple(v.POLICY_STAGE for v in VIEWS.values())
 """Stages whose samples are the policy's answers with their reward (the samples table shows the latest step)."""
 _STATE_COLORS = {"running": "#6366f1", "queued": "#64748b", "done": "#10b981", "stopped": "#f59e0b",
                  "failed": "#ef4444", "interrupted": "#ef4444"}  # fmt: skip
-_ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running")
 _MODEL_STAGE = "loading model"
 """The stage in which a worker loads its model: the first run on a machine converts the embedded model then."""
 _PARTS = ("status", "metrics", "samples", "summary")
@@ -147,7 +147,7 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     if seen.get("state") != state:  # a worker that died changes state without touching its files
         changed.add("status")
         seen["state"] = state
-    ticking = state in _ACTIVE  # the status card's elapsed time moves on even while status.json stays the same
+    ticking = state in ACTIVE  # the status card's elapsed time moves on even while status.json stays the same
     method = (status or {}).get("method") or (run.config().get("method") if run else None) or view.method
     metrics = run.metrics() if run and "metrics" in changed else []
     samples = run.samples() if run and "samples" in changed else []
@@ -198,10 +198,10 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
             "in the <b>Runs</b> tab.</div>"
         )
     state = status.get("state", "unknown")
-    stage = str(status.get("stage") or ("starting" if state in _ACTIVE else ""))
+    stage = str(status.get("stage") or ("starting" if state in ACTIVE else ""))
     step, max_steps = status.get("step") or 0, status.get("max_steps") or 0
     color = _STATE_COLORS.get(state, "#64748b")
-    active = state in _ACTIVE
+    active = state in ACTIVE
     now = status.get("ended") or (time.time() if active else status.get("updated") or time.time())
     began = status.get("started") or (status.get("created") if active else None)
     elapsed = now - began if began else None
