@@ -43,6 +43,7 @@ TABS = {
 }
 ANSWERS = {"rft": "#rft-answers", "rlhf": "#rlhf-answers", "compare": "#compare-answers", "runs": "#runs-answers"}
 RUN_MINUTES = 15  # a run that takes longer than this is reported as not finished
+FINAL_STATES = ("done", "failed", "stopped", "interrupted")
 
 
 def _prepare(home: Path) -> float:
@@ -67,18 +68,21 @@ def _summary(folder: Path | None) -> dict:
     return json.loads(path.read_text()) if path and path.exists() else {}
 
 
-def _wait_done(page, timeout_s: float) -> str:
-    """Wait until the visible run card's badge shows a final state; returns it ('' on time-out)."""
+def _wait_done(page, home: Path, method: str, clicked: float, timeout_s: float) -> str:
+    """Wait until the run the click (at ``clicked``) started has a final state and the page's run card shows it;
+    returns the state ('' on time-out). The run folder is watched, not the page: asking the page every second would
+    cost its renderer a layout each time — CPU the training worker shares on 2 cores, and a teacher does not."""
     deadline = time.time() + timeout_s
-    badge = page.locator(".run-card .badge").locator("visible=true").first
     while time.time() < deadline:
-        try:
-            text = badge.inner_text(timeout=2000).strip()
-        except Exception:  # the card re-renders under the poll
-            text = ""
-        if text in ("done", "failed", "stopped", "interrupted"):
-            return text
-        page.wait_for_timeout(1000)
+        folder = _newest_run(home, method)
+        spec = json.loads((folder / "config.json").read_text()) if folder else {}
+        fresh = folder is not None and spec.get("created", 0) >= clicked - 1
+        state = json.loads((folder / "status.json").read_text()).get("state") if fresh else None
+        if state in FINAL_STATES:
+            badge = page.locator(".run-card .badge").locator("visible=true").filter(has_text=state).first
+            badge.wait_for(timeout=max(1.0, deadline - time.time()) * 1000)
+            return state
+        time.sleep(2)
     return ""
 
 
@@ -96,7 +100,7 @@ def _rft(page, home: Path, out: dict, shots: Path | None) -> None:
     _tab(page, "rft")
     t = time.time()
     page.get_by_role("button", name="Train", exact=True).locator("visible=true").first.click()
-    state = _wait_done(page, RUN_MINUTES * 60)
+    state = _wait_done(page, home, "rft", t, RUN_MINUTES * 60)
     folder = _newest_run(home, "rft")
     summary = _summary(folder)
     after = (summary.get("after") or {}).get("accuracy")
@@ -137,7 +141,7 @@ def _rlhf(page, home: Path, out: dict, shots: Path | None) -> None:
 
     t = time.time()
     page.get_by_role("button", name="Train", exact=True).locator("visible=true").first.click()
-    state = _wait_done(page, RUN_MINUTES * 60)
+    state = _wait_done(page, home, "rlhf", t, RUN_MINUTES * 60)
     folder = _newest_run(home, "rlhf")
     summary = _summary(folder)
     if summary.get("examples"):
@@ -153,7 +157,7 @@ def _rlhf(page, home: Path, out: dict, shots: Path | None) -> None:
         "rm_heldout_pairs": rm.get("n_heldout_pairs"),
         "train_seconds": summary.get("train_seconds"),
         "pairs_used": (summary.get("feedback") or {}).get("pairs_used"),
-        "words": [(summary.get("before") or {}).get("words"), (summary.get("after") or {}).get("words")],
+        "words": [(summary.get("before") or {}).get("mean_words"), (summary.get("after") or {}).get("mean_words")],
     }
     out["layout"]["hidden"]["rlhf"] = browser.hidden_fields(page, ANSWERS["rlhf"])
     _shot(page, shots, "rlhf_results")

@@ -125,6 +125,11 @@ class Run:
     def config(self) -> dict:
         return _read_json(self.dir / "config.json", {})
 
+    @property
+    def owner(self) -> str:
+        """The visitor id of who started the run ("" for runs of the CLI and from before owners were kept)."""
+        return str(self.config().get("owner") or "")
+
     def status(self) -> dict:
         """The status, with ``running`` turned into ``interrupted`` when its worker is gone."""
         status = _read_json(self.dir / "status.json", {"state": "unknown"})
@@ -172,8 +177,9 @@ class Run:
         _write_json(self.dir / "summary.json", summary)
 
 
-def create(method: str, config: dict, out: str | Path | None = None) -> Run:
-    """Make a run folder with its config and a ``queued`` status. ``out`` picks the folder (CLI ``--out``).
+def create(method: str, config: dict, out: str | Path | None = None, owner: str = "") -> Run:
+    """Make a run folder with its config and a ``queued`` status. ``out`` picks the folder (CLI ``--out``);
+    ``owner`` is the visitor id of who started it (``lab.access``: they and the teacher may stop it).
 
     The method's Config checks ``config`` first (``lab.methods.normalize``): a bad option is a ``LabError`` before
     any folder or worker exists, whoever asked (the UI, the API, the CLI); ``config.json`` keeps current names.
@@ -190,7 +196,8 @@ def create(method: str, config: dict, out: str | Path | None = None) -> Run:
             raise LabError("runs.out_not_empty", folder=folder)
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(folder)
-    _write_json(folder / "config.json", {"method": method, "config": config, "created": time.time()})
+    spec = {"method": method, "config": config, "created": time.time(), "owner": owner}
+    _write_json(folder / "config.json", spec)
     run.set_status(state="queued", method=method, created=time.time())
     return run
 
@@ -222,8 +229,9 @@ def active_run() -> Run | None:
 _children: dict[str, subprocess.Popen] = {}
 
 
-def start(method: str, config: dict) -> Run:
-    """Create a run and start its worker process. Refuses (LabError) while another run is training."""
+def start(method: str, config: dict, owner: str = "") -> Run:
+    """Create a run (``owner``: who started it) and start its worker process. Refuses (LabError) while another run
+    is training."""
     with open(runs_dir() / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two users pressing Train at once: one wins, one is told busy
         busy = active_run()
@@ -237,7 +245,7 @@ def start(method: str, config: dict) -> Run:
                 step=s.get("step", 0),
                 max_steps=s.get("max_steps", "?"),
             )
-        run = create(method, config)
+        run = create(method, config, owner=owner)
         log = open(run.dir / "log.txt", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],

@@ -621,8 +621,8 @@ def test_usable_feedback_warns_below_the_default_only(fresh_home, monkeypatch):
                "and be judged on 20 held-out pairs — simulate about 4 more ratings.")  # fmt: skip
     assert warning in html and button.visible and button.value == "Simulate the rest: 4 ratings by concise"
     asked = []
-    monkeypatch.setattr(ract, "simulate", lambda persona, n, model, progress=None: asked.append((persona, n, model))
-                        or "✓ simulated")  # fmt: skip
+    monkeypatch.setattr(ract, "simulate", lambda persona, n, model, progress=None, owner="":
+                        asked.append((persona, n, model)) or "✓ simulated")  # fmt: skip
     note, *_ = rlhf_tab.simulate_rest("rm-rl", 0.3, 40, 0, "polite", "tiny", progress=lambda *a, **k: None)
     assert asked == [("polite", 4, "tiny")] and note == "✓ simulated"  # the missing count, the chosen persona
     store.add_many([], rows[-1:])

@@ -211,7 +211,7 @@ def test_import_plain_jsonl(store, tmp_path):
         )
         + "\n",  # a trailing blank line is fine
     )
-    assert store.import_file(path) == {"ratings": 2, "pairs": 1}
+    assert store.import_file(path) == {"ratings": 2, "pairs": 1, "skipped": 0}
     assert store.unpaired() == [
         {"prompt": "Hi?", "completion": "Hello.", "label": True},
         {"prompt": "Hi?", "completion": "Long story...", "label": False},
@@ -241,7 +241,7 @@ def test_import_conversational_jsonl(store, tmp_path):
             },
         ),
     )
-    assert store.import_file(path, source="simulated:concise") == {"ratings": 2, "pairs": 2}
+    assert store.import_file(path, source="simulated:concise") == {"ratings": 2, "pairs": 2, "skipped": 0}
     rows = store.unpaired(conversational=True)
     assert rows[0] == {
         "prompt": [{"role": "system", "content": "Be brief."}, *user("Hi?")],
@@ -267,14 +267,14 @@ def test_import_csv_mixed_and_json_array(store, tmp_path):
         "Bye?,,,Goodbye!,Go.\n"
         '"[{""role"": ""user"", ""content"": ""Conv?""}]",,,"[{""role"": ""assistant"", ""content"": ""A""}]",B\n',
     )
-    assert store.import_file(csv_path) == {"ratings": 2, "pairs": 2}
+    assert store.import_file(csv_path) == {"ratings": 2, "pairs": 2, "skipped": 0}
     assert store.unpaired()[1] == {"prompt": "Two\nlines?", "completion": "Yes, two.", "label": False}
     assert store.preference_pairs(include_derived=False)[1] == {"prompt": "Conv?", "chosen": "A", "rejected": "B"}
 
     json_path = write(
         tmp_path, "array.json", json.dumps([{"prompt": "X?", "completion": "Y", "label": False}], indent=2)
     )
-    assert store.import_file(json_path) == {"ratings": 1, "pairs": 0}
+    assert store.import_file(json_path) == {"ratings": 1, "pairs": 0, "skipped": 0}
     assert store.stats()["ratings"] == 3
 
 
@@ -391,7 +391,7 @@ def test_export_round_trip(store, tmp_path, suffix, conversational):
         expected = read(store, conversational=conversational)
         assert store.export_file(path, kind=kind, conversational=conversational) == sum(counts.values())
         other = FeedbackStore(tmp_path / f"other-{kind}.sqlite")
-        assert other.import_file(path) == counts
+        assert other.import_file(path) == {**counts, "skipped": 0}
         # conversational files keep the system text apart; plain ones fold it into the prompt: both read back equal
         assert read(other, conversational=conversational) == expected
         assert set(other.ratings()["system"]) | set(other.pairs()["system"]) <= {"", "Be warm."}

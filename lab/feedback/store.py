@@ -47,17 +47,20 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, prompt TEXT NOT NULL, system TEXT NOT NULL DEFAULT '',
     completion TEXT NOT NULL, label INTEGER NOT NULL CHECK (label IN (0, 1)), model TEXT NOT NULL DEFAULT '',
-    session TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, created TEXT NOT NULL);
+    session TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, created TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS pairs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, prompt TEXT NOT NULL, system TEXT NOT NULL DEFAULT '',
     chosen TEXT NOT NULL, rejected TEXT NOT NULL, model TEXT NOT NULL DEFAULT '',
-    session TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, created TEXT NOT NULL);
+    session TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, created TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS ratings_source ON ratings (source);
 CREATE INDEX IF NOT EXISTS pairs_source ON pairs (source);
 """
 _TABLES = {"rating": "ratings", "pair": "pairs"}
-_RATING_COLUMNS = ("prompt", "system", "completion", "label", "model", "session", "source", "created")
-_PAIR_COLUMNS = ("prompt", "system", "chosen", "rejected", "model", "session", "source", "created")
+_RATING_COLUMNS = ("prompt", "system", "completion", "label", "model", "session", "source", "owner", "created")
+_PAIR_COLUMNS = ("prompt", "system", "chosen", "rejected", "model", "session", "source", "owner", "created")
+_CONTENT = {"ratings": ("prompt", "system", "completion", "label"),
+            "pairs": ("prompt", "system", "chosen", "rejected")}  # fmt: skip
+"""What makes two rows the same feedback (an import of the same file twice stores it once)."""
 
 
 def check_source(source: str) -> str:
@@ -111,6 +114,9 @@ class FeedbackStore:
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            for table in _TABLES.values():  # stores from before owners were kept: add the column ('' = nobody's)
+                if "owner" not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
 
     def __repr__(self) -> str:
         return f"FeedbackStore({str(self.path)!r})"
@@ -151,9 +157,11 @@ class FeedbackStore:
         model: str = "embedded",
         session: str = "",
         source: str = "human",
+        owner: str = "",
     ) -> int:
-        """Store one thumbs rating (``label`` True = up) and return its id."""
-        row = self._rating_row(prompt, completion, label, system, model, session, source)
+        """Store one thumbs rating (``label`` True = up) and return its id. ``owner``: the visitor id of who made it
+        (``lab.access``), the one visitor who may delete it besides the teacher."""
+        row = self._rating_row(prompt, completion, label, system, model, session, source, owner)
         with self._connect(write=True) as db:
             return db.execute(_insert("ratings", _RATING_COLUMNS), row).lastrowid
 
@@ -167,9 +175,11 @@ class FeedbackStore:
         model: str = "embedded",
         session: str = "",
         source: str = "human",
+        owner: str = "",
     ) -> int:
-        """Store one preference (``chosen`` is the better answer to ``prompt``) and return its id."""
-        row = self._pair_row(prompt, chosen, rejected, system, model, session, source)
+        """Store one preference (``chosen`` is the better answer to ``prompt``) and return its id (``owner``: as for
+        ``add_rating``)."""
+        row = self._pair_row(prompt, chosen, rejected, system, model, session, source, owner)
         with self._connect(write=True) as db:
             return db.execute(_insert("pairs", _PAIR_COLUMNS), row).lastrowid
 
@@ -185,8 +195,12 @@ class FeedbackStore:
             db.executemany(_insert("pairs", _PAIR_COLUMNS), pair_rows)
         return {"ratings": len(rating_rows), "pairs": len(pair_rows)}
 
-    def delete(self, kind: str, ids: Sequence[int]) -> int:
-        """Delete ratings (``kind="rating"``) or pairs (``kind="pair"``) by id; return how many were deleted."""
+    def delete(self, kind: str, ids: Sequence[int], owner: str | None = None) -> int:
+        """Delete ratings (``kind="rating"``) or pairs (``kind="pair"``) by id; return how many were deleted.
+
+        With ``owner`` (a visitor who is not the teacher) every id must be that visitor's: if any existing one is
+        someone else's, ``LabError`` names them and nothing is deleted.
+        """
         if kind not in _TABLES:
             raise LabError("feedback.store.bad_delete_kind", kind=kind)
         ids = [int(i) for i in ids]
@@ -194,6 +208,12 @@ class FeedbackStore:
             return 0
         with self._connect(write=True) as db:
             marks = ",".join("?" * len(ids))
+            if owner is not None:
+                query = f"SELECT id FROM {_TABLES[kind]} WHERE id IN ({marks}) AND owner != ?"
+                foreign = sorted(row[0] for row in db.execute(query, [*ids, owner]))
+                if foreign:
+                    raise LabError("access.feedback_not_yours", kind=_TABLES[kind],
+                                   ids=", ".join(map(str, foreign)))  # fmt: skip
             return db.execute(f"DELETE FROM {_TABLES[kind]} WHERE id IN ({marks})", ids).rowcount
 
     def clear(self, source_prefix: str | None = None) -> int:
@@ -204,10 +224,12 @@ class FeedbackStore:
         with self._connect(write=True) as db:
             return sum(db.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount for table in _TABLES.values())
 
-    def import_file(self, path: str | Path, source: str | None = None) -> dict[str, int]:
+    def import_file(self, path: str | Path, source: str | None = None, owner: str = "") -> dict[str, int]:
         """Read a CSV/JSONL/JSON feedback file in TRL's formats and store all of it, or nothing (``LabError``).
 
-        ``source`` defaults to ``"import:<file name>"``. Returns ``{"ratings": n, "pairs": m}``.
+        ``source`` defaults to ``"import:<file name>"``. Rows already stored from that source (the same prompt,
+        system text and answers), and repeats within the file, are not stored again: importing a file twice stores
+        it once. Returns ``{"ratings": n, "pairs": m, "skipped": k}`` (``k`` rows already there).
         """
         from lab.feedback.files import read_feedback_file
 
@@ -215,8 +237,24 @@ class FeedbackStore:
         source = check_source(source or f"import:{path.name}")
         ratings, pairs = read_feedback_file(path)
         for row in (*ratings, *pairs):
-            row.update(source=source, model="")
-        return self.add_many(ratings, pairs)
+            row.update(source=source, model="", owner=owner)
+        new_ratings, new_pairs = self._new_rows("ratings", ratings, source), self._new_rows("pairs", pairs, source)
+        counts = self.add_many(new_ratings, new_pairs)
+        return {**counts, "skipped": len(ratings) + len(pairs) - len(new_ratings) - len(new_pairs)}
+
+    def _new_rows(self, table: str, rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+        """The rows whose content (``_CONTENT``) is neither stored under ``source`` nor repeated before in ``rows``."""
+        columns = _CONTENT[table]
+        where, params = _source_filter("source", source)
+        with self._connect() as db:
+            seen = set(db.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where}", params).fetchall())
+        new = []
+        for row in rows:
+            key = tuple(int(row[c]) if c == "label" else row.get(c, "") for c in columns)
+            if key not in seen:
+                seen.add(key)
+                new.append(row)
+        return new
 
     def export_file(
         self, path: str | Path, kind: str = "unpaired", conversational: bool = False, source: str | None = None
@@ -235,20 +273,20 @@ class FeedbackStore:
         write_rows(Path(path).expanduser(), rows, columns)
         return len(rows)
 
-    def _rating_row(self, prompt, completion, label, system="", model="", session="", source="human") -> tuple:
+    def _rating_row(self, prompt, completion, label, system="", model="", session="", source="human", owner=""):
         if isinstance(label, int) and label in (0, 1):  # bool is an int
             label = bool(label)
         if not isinstance(label, bool):
             raise LabError("feedback.store.bad_label", label=label)
         self._check(prompt, system, {t("feedback.what.completion"): completion}, model, session, source)
-        return (prompt, system, completion, int(label), model, session, source, _now())
+        return (prompt, system, completion, int(label), model, session, source, str(owner)[:200], _now())
 
-    def _pair_row(self, prompt, chosen, rejected, system="", model="", session="", source="human") -> tuple:
+    def _pair_row(self, prompt, chosen, rejected, system="", model="", session="", source="human", owner="") -> tuple:
         answers = {t("feedback.what.chosen_answer"): chosen, t("feedback.what.rejected_answer"): rejected}
         self._check(prompt, system, answers, model, session, source)
         if chosen.strip() == rejected.strip():
             raise LabError("feedback.store.same_answers")
-        return (prompt, system, chosen, rejected, model, session, source, _now())
+        return (prompt, system, chosen, rejected, model, session, source, str(owner)[:200], _now())
 
     @staticmethod
     def _check(prompt, system, answers: dict[str, Any], model, session, source) -> None:
@@ -394,7 +432,7 @@ def _insert(table: str, columns: Sequence[str]) -> str:
 
 def _defaults(row: dict[str, Any], *required: str) -> dict[str, Any]:
     """Keyword arguments for ``_rating_row``/``_pair_row`` from a row dict (unknown keys are a ``LabError``)."""
-    allowed = {"prompt", *required, "system", "model", "session", "source"}
+    allowed = {"prompt", *required, "system", "model", "session", "source", "owner"}
     missing = [k for k in ("prompt", *required) if k not in row]
     unknown = [k for k in row if k not in allowed]
     if missing or unknown:

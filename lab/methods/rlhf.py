@@ -60,7 +60,7 @@ def sample_answers(
 def simulate_feedback(
     persona, model_name: str, store, n: int, prompts: list[str], *, model=None, tokenizer=None,
     answers_per_prompt: int = 4, max_new_tokens: int = 48, temperature: float = 1.0, seed: int = 0,
-    batch_size: int = 32, progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 32, progress: Callable[[int, int], None] | None = None, owner: str = "",
 ) -> dict:  # fmt: skip
     """Let a persona rate ``n`` fresh answers of the base model, ``answers_per_prompt`` to each prompt, and rank them.
 
@@ -70,7 +70,8 @@ def simulate_feedback(
     ``max_new_tokens`` is marked so: a length persona (``Persona.judges_length``) never likes it, and pairs it only
     with a finished answer that is visibly shorter (so the reward model is never taught to prefer the longer text of
     a pair, nor "fewer words per token" from two cut-off answers). Everything is stored in ``store`` with source
-    ``"simulated:<persona>"``. Pass ``model``/``tokenizer`` to reuse a loaded model. Returns the counts and seconds.
+    ``"simulated:<persona>"`` and ``owner`` (the visitor who asked). Pass ``model``/``tokenizer`` to reuse a loaded
+    model. Returns the counts and seconds.
     """
     persona = personas.get(persona)
     k = answers_per_prompt
@@ -91,7 +92,7 @@ def simulate_feedback(
         print(texts.t("rlhf.simulate.all_cut_off", n=n, max_new_tokens=max_new_tokens))
         answers = [[(text, True) for text, _ in group] for group in answers]
     source, session = f"simulated:{persona.name}", f"simulate-seed{seed}"
-    meta = {"model": model_name[:200], "session": session, "source": source}
+    meta = {"model": model_name[:200], "session": session, "source": source, "owner": owner}
     ratings, pairs, ties = [], [], 0
     for prompt, group in zip(visits, answers, strict=True):
         group = [(text, done) for text, done in group if text]

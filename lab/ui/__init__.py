@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
+from lab.access import VisitorCookie
 from lab.ui.compare_tab import build_compare_tab
 from lab.ui.rft_tab import build_rft_tab
 from lab.ui.rlhf_tab import build_rlhf_tab
@@ -52,6 +54,11 @@ def build_demo(tabs: list[tuple[str, Callable[[], Any]]] | None = None) -> gr.Bl
 
 
 def launch_options() -> dict[str, Any]:
-    """Theme and CSS for ``demo.launch(**launch_options())`` (Gradio 6 no longer takes them in ``gr.Blocks``)."""
+    """Theme and CSS for ``demo.launch(**launch_options())`` (Gradio 6 no longer takes them in ``gr.Blocks``), and
+    the middleware that gives every browser its visitor id (``lab.access``: who may stop or delete what)."""
     theme = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange", neutral_hue="slate")
-    return {"theme": theme, "css_paths": [CSS_PATH] if CSS_PATH.exists() else []}
+    return {
+        "theme": theme,
+        "css_paths": [CSS_PATH] if CSS_PATH.exists() else [],
+        "app_kwargs": {"middleware": [Middleware(VisitorCookie)]},
+    }

@@ -195,11 +195,12 @@ def run_config(task: str, specs_text: str, values: dict[str, Any]) -> dict[str, 
     return form_config(Config, config, keep=("task", "graders", "model"))
 
 
-def start_run(task: str, specs_text: str, values: dict[str, Any]) -> str:
-    """Validate the form, check graders against the task's fields and start a run; return its id."""
+def start_run(task: str, specs_text: str, values: dict[str, Any], owner: str = "") -> str:
+    """Validate the form, check graders against the task's fields and start a run for ``owner`` (a visitor id);
+    return its id."""
     config = run_config(task, specs_text, values)
     check_graders(specs_text, config["task"])
-    return runs.start("rft", config).id
+    return runs.start("rft", config, owner=owner).id
 
 
 def _json(text: str, what: str) -> Any:

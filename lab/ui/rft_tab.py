@@ -11,7 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from lab import LabError, data, grading
+from lab import LabError, access, data, grading
 from lab.ui import rft_actions as act
 from lab.ui import runs_view
 from lab.ui.common import empty_frame, knob_components, steps_html, user_errors
@@ -41,9 +41,9 @@ def build_rft_tab() -> None:
     view = live.merge(_results_section())
     run = RunControls(view)
 
-    def start(task: str, specs_text: str, progress=gr.Progress(), **values) -> str:
+    def start(task: str, specs_text: str, request: gr.Request, progress=gr.Progress(), **values) -> str:
         progress(0.2, desc="checking the task set and graders")
-        return act.start_run(task, specs_text, values)
+        return act.start_run(task, specs_text, values, owner=access.identify(request).visitor)
 
     run.train(
         train, start, [task_state, specs], api_name="train",

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from lab import LabError, runs
+from lab import LabError, access, runs
+from lab.access import Identity
 from lab.feedback import FeedbackStore, personas
 from lab.messages import content_text
 from lab.methods.reward_model_config import MIN_PAIRS
@@ -122,7 +123,8 @@ def rate(
         store.delete("rating", [entry.pop("rating")])
     if not isinstance(liked, bool):  # the click took a thumb back
         return meta, "rating removed"
-    entry["rating"] = store.add_rating(prompt, answer, liked, model=entry["model"], session=session[:200])
+    entry["rating"] = store.add_rating(prompt, answer, liked, model=entry["model"], session=session[:200],
+                                       owner=session)  # fmt: skip
     return meta, "thumb up stored" if liked else "thumb down stored"
 
 
@@ -132,7 +134,7 @@ def prefer(which: str, pending: dict | None, session: str, store: FeedbackStore 
         raise LabError("sample two answers first, then say which one is better.")
     chosen, rejected = (pending["a"], pending["b"]) if which == "A" else (pending["b"], pending["a"])
     (store or FeedbackStore()).add_pair(
-        pending["prompt"], chosen, rejected, model=pending.get("model", ""), session=session[:200]
+        pending["prompt"], chosen, rejected, model=pending.get("model", ""), session=session[:200], owner=session
     )
     return f"stored: {which} is better"
 
@@ -200,22 +202,31 @@ def parse_ids(text: str) -> list[int]:
     return ids
 
 
-def delete_feedback(kind: str, ids_text: str, store: FeedbackStore | None = None) -> str:
+def delete_feedback(kind: str, ids_text: str, store: FeedbackStore | None = None, who: Identity | None = None) -> str:
+    """Delete rows by id: the teacher any, a visitor only their own (all of them, or nothing and a message)."""
     ids = parse_ids(ids_text)
     if not ids:
         raise LabError("type the ids to delete (click a row to add its id), e.g. 3, 5-8.")
-    n = (store or FeedbackStore()).delete("pair" if kind == "pairs" else "rating", ids)
+    who = who or access.identify()
+    owner = None if who.teacher else who.visitor
+    n = (store or FeedbackStore()).delete("pair" if kind == "pairs" else "rating", ids, owner=owner)
     return f"deleted {n} {kind[:-1] if n == 1 else kind}"
 
 
-def import_feedback(path: str | Path, store: FeedbackStore | None = None) -> str:
-    """Store a whole feedback file or nothing; errors name the uploaded file, not the server's temp path."""
+def import_feedback(path: str | Path, store: FeedbackStore | None = None, who: Identity | None = None) -> str:
+    """Store a whole feedback file or nothing (the teacher only); errors name the uploaded file, not the server's
+    temp path. Rows the store has from that file already are not stored twice."""
+    who = who or access.identify()
+    access.require_teacher(who, "import feedback files")
     path = Path(path)
     try:
-        counts = (store or FeedbackStore()).import_file(path, source=f"import:{path.name}")
+        counts = (store or FeedbackStore()).import_file(path, source=f"import:{path.name}", owner=who.visitor)
     except LabError as e:
         raise LabError(str(e).replace(str(path), path.name)) from None
-    return f"imported {counts.get('ratings', 0)} ratings and {counts.get('pairs', 0)} pairs from {path.name}"
+    note = f"imported {counts.get('ratings', 0)} ratings and {counts.get('pairs', 0)} pairs from {path.name}"
+    if counts.get("skipped"):
+        note += f" ({counts['skipped']} rows were stored from this file already: kept once)"
+    return note
 
 
 def export_feedback(kind: str, fmt: str, conversational: bool, store: FeedbackStore | None = None) -> str:
@@ -253,7 +264,9 @@ def simulation_plan(store: FeedbackStore, cfg: Config) -> tuple[list[str], int]:
     return prompts, seed
 
 
-def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], None] | None = None) -> str:
+def simulate(
+    persona: str, n: int, model: str, progress: Callable[[int, int], None] | None = None, owner: str = ""
+) -> str:
     """Let a persona rate ``n`` fresh answers of a base model (training prompts only; held-out ones stay unseen)."""
     from lab.chat import set_threads
     from lab.methods.rlhf import simulate_feedback
@@ -266,7 +279,9 @@ def simulate(persona: str, n: int, model: str, progress: Callable[[int, int], No
     cfg, store = Config(), FeedbackStore()
     prompts, seed = simulation_plan(store, cfg)
     set_threads()  # this process's torch threads, as for the chat (see lab.chat)
-    result = simulate_feedback(personas.get(persona), model, store, n, prompts, seed=seed, progress=progress)
+    result = simulate_feedback(
+        personas.get(persona), model, store, n, prompts, seed=seed, progress=progress, owner=owner
+    )
     return (
         f"✓ **{persona}** rated {result['ratings']} answers ({result['liked']} liked) and made {result['pairs']} "
         f"pairs ({result['ties']} ties) in {result['seconds']:.0f} s."
@@ -373,9 +388,10 @@ def check_feedback(route: str, stats: dict[str, int]) -> None:
         raise LabError("KTO needs liked and disliked answers (at least 2 of each): rate more, or add simulated ones.")
 
 
-def start_run(route: str, values: dict[str, Any]) -> str:
-    """Check the form (``Config``) and then the store, start an RLHF run on the store's feedback, return its id."""
+def start_run(route: str, values: dict[str, Any], owner: str = "") -> str:
+    """Check the form (``Config``) and then the store, start an RLHF run on the store's feedback for ``owner`` (a
+    visitor id), return its id."""
     config = run_config(route, values)
     u = usable_feedback(FeedbackStore(), Config.from_dict(config))  # the pairs it would train on, not the store's
     check_feedback(config["route"], {"pairs": u["pairs"], "liked": u["liked"], "disliked": u["disliked"]})
-    return runs.start("rlhf", config).id
+    return runs.start("rlhf", config, owner=owner).id

@@ -16,7 +16,7 @@ import time
 
 import gradio as gr
 
-from lab import LabError
+from lab import LabError, access
 from lab.feedback import FeedbackStore, personas
 from lab.methods.rlhf_feedback import DEMO
 from lab.texts import t
@@ -51,7 +51,8 @@ tokens quicker than the page can take them."""
 
 
 def _session(request: gr.Request | None) -> str:
-    return (getattr(request, "session_hash", None) or "api")[:200]
+    """Who made a rating: the server-issued visitor id (``lab.access``), never Gradio's client-made session hash."""
+    return access.identify(request).visitor[:200]
 
 
 def build_rlhf_tab() -> None:
@@ -70,9 +71,9 @@ def build_rlhf_tab() -> None:
     _feedback_refresh(model, stats, table, usable_inputs, usable_outputs)
     run = RunControls(view)
 
-    def start(route: str, progress=gr.Progress(), **values) -> str:
+    def start(route: str, request: gr.Request, progress=gr.Progress(), **values) -> str:
         progress(0.2, desc="checking the feedback store")
-        return act.start_run(route, values)
+        return act.start_run(route, values, owner=access.identify(request).visitor)
 
     run.train(
         train, start, method, api_name="train_rlhf",
@@ -276,17 +277,17 @@ def pick_id(frame, current: str, evt: gr.SelectData):
 
 
 @user_errors
-def delete_rows(k: str, text: str):
-    gr.Info(act.delete_feedback(k, text), duration=3)
+def delete_rows(k: str, text: str, request: gr.Request = None):
+    gr.Info(act.delete_feedback(k, text, who=access.identify(request)), duration=3)
     return "", act.feedback_table(k), counts()
 
 
 @user_errors
-def import_file(path: str | None, k: str):
+def import_file(path: str | None, k: str, request: gr.Request = None):
     if not path:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        note = act.import_feedback(path)
+        note = act.import_feedback(path, who=access.identify(request))
     except LabError as e:  # a warning, and the message stays on the page while the user fixes the file
         gr.Warning(str(e), title="Import refused: nothing was stored")
         return f"⚠ **Nothing was imported.**\n\n```\n{e}\n```", gr.skip(), gr.skip()
@@ -325,18 +326,18 @@ def _simulate_section(stats: gr.HTML) -> tuple[gr.Dropdown, gr.Dropdown, gr.Mark
 
 
 @user_errors
-def add_simulated(name: str, n: float, answering: str, progress=gr.Progress()):
-    return simulate_with_progress(name, n, answering, progress), counts()
+def add_simulated(name: str, n: float, answering: str, request: gr.Request = None, progress=gr.Progress()):
+    return simulate_with_progress(name, n, answering, progress, _session(request)), counts()
 
 
-def simulate_with_progress(name: str, n: float, answering: str, progress) -> str:
+def simulate_with_progress(name: str, n: float, answering: str, progress, owner: str = "") -> str:
     """``act.simulate`` with its progress ("12/64 prompts answered") on a ``gr.Progress``; returns its note."""
 
     def report(done: int, total: int) -> None:
         progress(done / total, desc=f"{done}/{total} prompts answered")
 
     progress(0.0, desc=f"loading {answering}")
-    return act.simulate(name, int(n), answering, report)
+    return act.simulate(name, int(n), answering, report, owner=owner)
 
 
 # ------------------------------------------------------------------------- ③ + ④ train, results, refresh
@@ -405,14 +406,15 @@ def _usable_wiring(usable: UsableFeedback, inputs: list, sim_model: gr.Dropdown,
 
 
 @user_errors
-def simulate_rest(route: str, share, heldout, seed, persona: str, answering: str, progress=gr.Progress()):
+def simulate_rest(route: str, share, heldout, seed, persona: str, answering: str, request: gr.Request = None,
+                  progress=gr.Progress()):  # fmt: skip
     """Simulate the ratings the store lacks for the default (counted now: others may have added some meanwhile)."""
     n = act.usable(route, share, heldout, seed)["simulate"]
     if not n:
         note = t("ui.rlhf.usable.nothing")
         gr.Info(note, duration=3)
         return note, gr.skip(), counts(), *usable_view(route, share, heldout, seed, persona)
-    note = simulate_with_progress(persona, n, answering, progress)
+    note = simulate_with_progress(persona, n, answering, progress, _session(request))
     return note, note, counts(), *usable_view(route, share, heldout, seed, persona)
 
 

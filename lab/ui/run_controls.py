@@ -17,12 +17,23 @@ from typing import Any
 
 import gradio as gr
 
-from lab import LabError, runs
+from lab import LabError, access, runs
 from lab.texts import t
 from lab.ui import runs_view
 from lab.ui.common import user_errors
 
-__all__ = ["RunControls"]
+__all__ = ["RunControls", "stop_as"]
+
+
+def stop_as(run_id: str, who: access.Identity) -> dict:
+    """Stop run ``run_id`` for ``who``: its owner or the teacher (else ``LabError``, nothing changes). Returns the
+    status it ended in; a run that had finished already keeps its state."""
+    run = runs.get(run_id)
+    if not access.may_touch(who, run.owner):
+        raise LabError("access.run_not_yours", run_id=run_id)
+    if run.status().get("state") not in runs_view.ACTIVE:
+        return run.status()
+    return runs.stop(run_id)
 
 
 class RunControls:
@@ -77,14 +88,12 @@ class RunControls:
         """Stop the watched run (``no_run`` is the message when there is none) and show it as it stopped."""
 
         @user_errors
-        def stop_run(run_id: str | None):
+        def stop_run(run_id: str | None, request: gr.Request):
             if not run_id:
                 raise LabError(no_run)
-            state = runs.get(run_id).status().get("state")
-            if state not in ("queued", "running"):  # say so: a click that does nothing silently looks broken
+            state = stop_as(run_id, access.identify(request)).get("state")
+            if state not in ("stopped",):  # say so: a click that does nothing silently looks broken
                 gr.Warning(t("ui.stop.finished", run_id=run_id, state=state or "?"))
-            else:
-                runs.stop(run_id)
             return gr.Timer(active=True), *runs_view.render(self.view, run_id, None, force=True)  # ticks to "stopped"
 
         outputs = [self.timer, self.seen_state, *self.view.outputs()]

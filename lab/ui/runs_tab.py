@@ -12,10 +12,11 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, runs
+from lab import LabError, access, runs
+from lab.texts import t
 from lab.ui import runs_view
-from lab.ui.common import format_time
-from lab.ui.run_controls import RunControls
+from lab.ui.common import format_time, user_errors
+from lab.ui.run_controls import RunControls, stop_as
 
 RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "data", "result", "created"]
 RUN_WIDTHS = ["17%", "6%", "8%", "12%", "5%", "7%", "15%", "19%", "11%"]
@@ -108,3 +109,45 @@ def build_runs_tab() -> None:
     run.stop(stop, api_name="stop_run", no_run="pick a run first.")
     run.poll(api_name="poll_runs")
     gr.api(run_status, api_name="run_status")
+    gr.api(stop_run_id, api_name="stop_run_id")
+    _teacher_section()
+
+
+@user_errors
+def stop_run_id(run_id: str, request: gr.Request) -> dict:
+    """API (``gradio_client``): stop the run ``run_id`` — its owner or the teacher, as on the page — and return its
+    status (as ``run_status``)."""
+    stop_as(run_id, access.identify(request))
+    return run_status(run_id)
+
+
+def who_html(who: access.Identity) -> str:
+    """One line: who the server says this browser is, and what that allows."""
+    if not access.public():
+        return "This lab runs on this machine only: **you are the teacher** (every action is yours)."
+    if who.teacher:
+        return f"You are **the teacher** ({who.name}): you may stop any run, delete any feedback and import files."
+    return (f"You are **{who.name}** (a visitor): you may chat, rate, simulate and start runs, and stop or delete "
+            "what you started. The teacher may do everything.")  # fmt: skip
+
+
+def _teacher_section() -> None:
+    """Who am I, and the teacher's token (``LAB_ADMIN_TOKEN``) typed once to become the teacher in this browser."""
+    with gr.Accordion("Teacher", open=False):
+        who = gr.Markdown()
+        with gr.Row(equal_height=True):
+            token = gr.Textbox(label="Teacher's token", type="password", scale=4,
+                               placeholder="LAB_ADMIN_TOKEN (a secret of the Space)")  # fmt: skip
+            unlock = gr.Button("Become the teacher", scale=1)
+
+    def whoami(request: gr.Request) -> str:
+        return who_html(access.identify(request))
+
+    @user_errors
+    def become_teacher(typed: str, request: gr.Request):
+        me = access.unlock(request, typed)
+        gr.Info(t("access.unlocked"))
+        return "", who_html(me)
+
+    gr.on(None, whoami, None, who, api_name="whoami")  # page load
+    unlock.click(become_teacher, token, [token, who], api_visibility="private")
