@@ -5,11 +5,13 @@ Set ``GRADIO_SERVER_NAME=0.0.0.0`` to listen on every interface (Spaces sets it)
 
 import os
 
+from lab import runs
 from lab.ui import build_demo, launch_options
 
 demo = build_demo()
 
 if __name__ == "__main__":
+    runs.start_next()  # runs that were waiting when the app stopped: the queue goes on
     demo.queue(default_concurrency_limit=4).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

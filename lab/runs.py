@@ -3,7 +3,8 @@
 Everything the lab trains is a *run*: a folder ``LAB_HOME/runs/<id>/`` (or any ``--out`` folder) holding
 
     config.json    what the user asked for: {"method": "rft", "config": {...}}
-    status.json    state (queued → running → done | stopped | failed), stage, step/max_steps, pid, times, error
+    status.json    state (waiting → queued → running → done | stopped | failed), stage, step/max_steps, pid, times,
+                   error
     metrics.jsonl  one JSON object per logged step (TrainerCallback.on_log), at least "step" and the logged values
     samples.jsonl  prompt, completion, reward (and each grader's score) per step or per eval
     adapter/       the PEFT LoRA adapter when the run finishes
@@ -14,8 +15,13 @@ The UI and the CLI only *read* these folders. Training happens in a separate pro
 ``python -m lab worker <run dir>``: the UI thread never waits on torch, Stop is a signal to that process (a handler
 raises ``RunStopped`` between two torch ops, so a run ends within a second or two and keeps everything it logged;
 SIGKILL follows after a few seconds if it does not), and a crash or an out-of-memory kill fails that one run only.
-One run trains at a time (a lock file guards the check-and-spawn). A run whose worker died with the app (no final
-state, no live process) shows as ``interrupted``.
+One run trains at a time (a lock file guards the check-and-spawn); a Train while one is training **waits** in a
+queue (state ``waiting``, first come first served; the teacher may move one to the front) and starts when the one
+before it ends — the app that reaps a worker starts the next, and an app that starts picks the queue up again, so a
+restart never forgets it. Caps: ``LAB_MAX_WAITING`` runs in the queue (default 20) and ``LAB_MAX_WAITING_PER_VISITOR``
+per owner (default 1); a run longer than ``LAB_MAX_RUN_SECONDS`` (default 30 min on a public deployment, none
+locally) is stopped with that reason. A run whose worker died with the app (no final state, no live process)
+shows as ``interrupted``.
 
 A failed run's ``status.json`` has its ``error`` in English and, for a message of :mod:`lab.texts`, its
 ``error_key`` and ``error_values``, so a page can show it in the visitor's language.
@@ -45,6 +51,8 @@ from lab import LabError, lab_home
 from lab.texts import t
 
 FINAL_STATES = ("done", "stopped", "failed", "interrupted")
+WAITING = "waiting"
+"""In the queue: no worker yet."""
 STOP_GRACE_SECONDS = 4.0
 
 
@@ -219,10 +227,69 @@ def list_runs() -> list[Run]:
 
 
 def active_run() -> Run | None:
+    """The run that is training (its worker starting or running), if any."""
     for run in list_runs():
         if run.status().get("state") in ("queued", "running"):
             return run
     return None
+
+
+def waiting_runs() -> list[Run]:
+    """The queue, in the order the runs will start: the teacher's ``order`` first, then first come first served."""
+    waiting = [r for r in list_runs() if r.status().get("state") == WAITING]
+    return sorted(waiting, key=lambda r: (r.status().get("order", 0), r.config().get("created", 0)))
+
+
+def queue_position(run: Run) -> int | None:
+    """1 for the next run to start, 2 for the one after; ``None`` when ``run`` is not waiting."""
+    ids = [r.id for r in waiting_runs()]
+    return ids.index(run.id) + 1 if run.id in ids else None
+
+
+def expected_wait_seconds(run: Run) -> float | None:
+    """Roughly how long until a waiting ``run`` starts: what the training run has left and a typical run of each
+    method ahead of it in the queue (the median of the finished runs of that method here, else 5 minutes)."""
+    position = queue_position(run)
+    if position is None:
+        return None
+    finished: dict[str, list[float]] = {}
+    for r in list_runs():
+        st = r.status()
+        if st.get("state") == "done" and st.get("ended") and st.get("started"):
+            finished.setdefault(st.get("method") or "", []).append(st["ended"] - st["started"])
+
+    def typical(method: str) -> float:
+        times = sorted(finished.get(method, []))
+        return times[len(times) // 2] if times else 300.0
+
+    wait = 0.0
+    active = active_run()
+    if active is not None:
+        st = active.status()
+        wait += max(0.0, typical(st.get("method") or "") - (time.time() - (st.get("started") or time.time())))
+    for ahead in waiting_runs()[: position - 1]:
+        wait += typical(ahead.config().get("method") or "")
+    return wait
+
+
+def _cap(name: str, default: int) -> int:
+    try:
+        return max(0, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def max_run_seconds() -> float | None:
+    """``LAB_MAX_RUN_SECONDS`` (0 = none); unset: 30 minutes on a public deployment, none locally."""
+    from lab import access
+
+    raw = os.environ.get("LAB_MAX_RUN_SECONDS")
+    if raw is None:
+        return 1800.0 if access.public() else None
+    try:
+        return float(raw) or None
+    except ValueError:
+        return None
 
 
 # --- starting and stopping ---------------------------------------------------------------------------------------
@@ -230,35 +297,72 @@ _children: dict[str, subprocess.Popen] = {}
 
 
 def start(method: str, config: dict, owner: str = "") -> Run:
-    """Create a run (``owner``: who started it) and start its worker process. Refuses (LabError) while another run
-    is training."""
-    with open(runs_dir() / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two users pressing Train at once: one wins, one is told busy
-        busy = active_run()
-        if busy is not None:
-            s = busy.status()
-            raise LabError(
-                "runs.busy",
-                run_id=busy.id,
-                method=s.get("method"),
-                stage=s.get("stage", "starting"),
-                step=s.get("step", 0),
-                max_steps=s.get("max_steps", "?"),
-            )
+    """Create a run (``owner``: who started it) and start its worker, or queue it (``waiting``) while another run
+    trains. Refuses (``LabError``, nothing created) beyond the queue's caps."""
+    with _locked():  # two users pressing Train at once: one starts, the other waits behind it
+        waiting = waiting_runs()
+        busy = active_run() is not None or bool(waiting)
+        if busy:
+            total, per_owner = _cap("LAB_MAX_WAITING", 20), _cap("LAB_MAX_WAITING_PER_VISITOR", 1)
+            if len(waiting) >= total:
+                raise LabError("runs.queue_full", cap=total)
+            mine = [r for r in waiting if owner and r.owner == owner]
+            if owner and len(mine) >= per_owner:
+                raise LabError("runs.queue_full_visitor", cap=per_owner, run_id=mine[0].id)
         run = create(method, config, owner=owner)
-        log = open(run.dir / "log.txt", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: Stop can kill it and anything it spawned
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        log.close()
-        run.set_status(pid=proc.pid, pid_start=_proc_start(proc.pid))
+        if busy:
+            run.set_status(state=WAITING, stage="waiting")
+        else:
+            _spawn(run)
+    return run
+
+
+@contextlib.contextmanager
+def _locked():
+    with open(runs_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _spawn(run: Run) -> None:
+    """Start ``run``'s worker process (the caller holds the lock and has checked that nothing else trains)."""
+    log = open(run.dir / "log.txt", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: Stop can kill it and anything it spawned
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    log.close()
+    run.set_status(state="queued", pid=proc.pid, pid_start=_proc_start(proc.pid))
     _children[run.id] = proc
     threading.Thread(target=_reap, args=(run, proc), daemon=True).start()
-    return run
+
+
+def start_next() -> Run | None:
+    """Start the first waiting run if nothing trains (after a run ends, and when the app starts); returns it."""
+    with _locked():
+        if active_run() is not None:
+            return None
+        waiting = waiting_runs()
+        if not waiting:
+            return None
+        run = waiting[0]
+        _spawn(run)
+        return run
+
+
+def move_to_front(run_id: str) -> int:
+    """The teacher's reorder: ``run_id`` starts next. Returns its new position (1)."""
+    run = get(run_id)
+    with _locked():
+        waiting = waiting_runs()
+        if run.id not in [r.id for r in waiting]:
+            raise LabError("runs.not_waiting", run_id=run_id, state=run.status().get("state"))
+        first = min(r.status().get("order", 0) for r in waiting)
+        run.set_status(order=first - 1)
+    return queue_position(run) or 1
 
 
 def _reap(run: Run, proc: subprocess.Popen) -> None:
@@ -274,12 +378,20 @@ def _reap(run: Run, proc: subprocess.Popen) -> None:
         else:
             error = _keyed_error("runs.worker_exited", code=code)
         run.set_status(state="failed", **error, ended=time.time())
+    with contextlib.suppress(Exception):  # the queue moves on, whatever happened to this one
+        start_next()
 
 
 def stop(run_id: str) -> dict:
-    """Stop a run within a few seconds; what it logged stays. Returns the final status."""
+    """Stop a run within a few seconds; what it logged stays. A waiting run leaves the queue. Returns the final
+    status."""
     run = get(run_id)
     status = run.status()
+    if status.get("state") == WAITING:
+        with _locked():
+            if run.status().get("state") == WAITING:
+                run.set_status(state="stopped", stage="cancelled in the queue", ended=time.time())
+        return run.status()
     if status.get("state") not in ("queued", "running"):
         return status
     pid, start = status.get("pid"), status.get("pid_start")
@@ -321,11 +433,23 @@ def execute(run: Run, parent_pid: int | None = None) -> dict:
     spec = run.config()
     run.set_status(state="running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=time.time(),
                    stage="loading")  # fmt: skip
+    cap = max_run_seconds() if parent_pid else None  # a worker of the app; the CLI in the foreground has no cap
+    timer = None
+    if cap:
+
+        def time_is_up() -> None:
+            run.set_status(stop_reason=t("runs.time_cap", seconds=round(cap)))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        timer = threading.Timer(cap, time_is_up)
+        timer.daemon = True
+        timer.start()
     try:
         summary = methods.train(spec["method"], spec.get("config", {}), run)
     except RunStopped:
-        run.set_status(state="stopped", ended=time.time())
-        print(t("runs.stopped_by_user"), flush=True)
+        reason = run.status().get("stop_reason")
+        run.set_status(state="stopped", ended=time.time(), **({"error": reason} if reason else {}))
+        print(reason or t("runs.stopped_by_user"), flush=True)
         return run.summary() or {}
     except LabError as exc:
         run.set_status(state="failed", **_error(exc.key, str(exc), exc.values), ended=time.time())
@@ -336,6 +460,9 @@ def execute(run: Run, parent_pid: int | None = None) -> dict:
         run.set_status(state="failed", **_keyed_error("runs.crashed", error_type=type(exc).__name__, error=str(exc)),
                        ended=time.time())  # fmt: skip
         raise
+    finally:
+        if timer is not None:
+            timer.cancel()
     run.set_status(state="done", ended=time.time(), stage="done")
     return summary
 

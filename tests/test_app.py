@@ -399,7 +399,7 @@ def test_rlhf_run_view(fresh_home):
     # the feedback the run used and the reward model's held-out pairs beside the win rate, and the benchmark's
     assert "feedback used" in big and "40 pairs" in big and "80 ratings" in big
     assert "4 held-out pairs" in big and "one pair moves the accuracy by 25.0 %" in big
-    assert "69 pairs, reward model 95.5 % on 22 held-out pairs, win rate 81.2 %" in big
+    assert "69 pairs, reward model 95.5 % on 22 held-out pairs, win rate 93.8 %" in big
     used = {**RLHF_SUMMARY, "reward_model": {**RLHF_SUMMARY["reward_model"], "n_train_pairs": 36},
             "feedback": {"given": "store", "pairs_used": 40, "ratings_used": 80,
                          "stats": {"human": 5, "simulated": 150, "imported": 0}}}  # fmt: skip

@@ -1,4 +1,4 @@
-"""The run engine: worker processes, Stop within 5 s, crashes that fail one run, busy refusal, interrupted runs."""
+"""The run engine: worker processes, Stop within 5 s, crashes that fail one run, the queue, interrupted runs."""
 
 from __future__ import annotations
 
@@ -37,12 +37,14 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_stop_within_five_seconds_keeps_metrics_and_lab_is_busy_meanwhile(fresh_home, tiny_model):
+def test_stop_within_five_seconds_keeps_metrics_and_a_second_train_waits(fresh_home, tiny_model):
     run = runs.start("rft", LONG_TINY)
     try:
         _wait_for(lambda: any("reward" in m for m in run.metrics()), 120, "the first GRPO step")
-        with pytest.raises(LabError, match=f"busy: run {run.id}"):
-            runs.start("rft", LONG_TINY)
+        queued = runs.start("rft", LONG_TINY)  # the lab is training: it waits instead of being refused
+        assert queued.status()["state"] == runs.WAITING and runs.queue_position(queued) == 1
+        runs.stop(queued.id)  # Stop takes it out of the queue
+        assert queued.status()["state"] == "stopped" and runs.queue_position(queued) is None
         logged = len(run.metrics())
         t = time.time()
         status = runs.stop(run.id)
@@ -90,3 +92,38 @@ def test_unknown_option_is_refused_before_training(fresh_home):
 
     with pytest.raises(LabError, match="unknown option.*stepz"):
         make_config("rft", {"stepz": 3})
+
+
+def test_queue_caps_order_and_the_next_run_starts_by_itself(fresh_home, tiny_model, monkeypatch):
+    monkeypatch.setenv("LAB_MAX_WAITING", "2")
+    first = runs.start("rft", LONG_TINY, owner="v:alice")
+    started = []
+    try:
+        alice = runs.start("rft", LONG_TINY, owner="v:alice")
+        with pytest.raises(LabError, match=f"you have a run waiting already \\(run {alice.id}; the cap is 1"):
+            runs.start("rft", LONG_TINY, owner="v:alice")
+        bob = runs.start("rft", {**LONG_TINY, "steps": 1}, owner="v:bob")
+        with pytest.raises(LabError, match="the queue is full \\(2 runs waiting\\)"):
+            runs.start("rft", LONG_TINY, owner="v:carol")
+        assert [r.id for r in runs.waiting_runs()] == [alice.id, bob.id]
+        assert runs.expected_wait_seconds(bob) > runs.expected_wait_seconds(alice) > 0
+        assert runs.move_to_front(bob.id) == 1  # the teacher's reorder
+        assert [r.id for r in runs.waiting_runs()] == [bob.id, alice.id]
+        with pytest.raises(LabError, match="is not in the queue"):
+            runs.move_to_front(first.id)
+        runs.stop(first.id)  # its worker ends: the app that reaped it starts the next in line
+        started.append(_wait_for(lambda: bob.status()["state"] in ("queued", "running", "done") and bob, 30,
+                                 "the next run to start"))  # fmt: skip
+        assert alice.status()["state"] == runs.WAITING and runs.queue_position(alice) == 1
+        assert runs.wait(bob, timeout=120)["state"] == "done"
+        _wait_for(lambda: alice.status()["state"] in ("queued", "running"), 30, "the last run to start")
+    finally:
+        for r in runs.list_runs():
+            runs.stop(r.id)
+
+
+def test_time_cap_stops_a_run_with_its_reason(fresh_home, tiny_model, monkeypatch):
+    monkeypatch.setenv("LAB_MAX_RUN_SECONDS", "3")
+    run = runs.start("rft", LONG_TINY)
+    status = runs.wait(run, timeout=120)
+    assert status["state"] == "stopped" and "time cap of 3 s" in status["error"]

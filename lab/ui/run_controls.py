@@ -20,7 +20,7 @@ import gradio as gr
 from lab import LabError, access, runs
 from lab.texts import t
 from lab.ui import runs_view
-from lab.ui.common import user_errors
+from lab.ui.common import format_seconds, user_errors
 
 __all__ = ["RunControls", "stop_as"]
 
@@ -51,7 +51,11 @@ class RunControls:
 
     @staticmethod
     def _timer_after(seen: dict) -> Any:
-        """The timer's update after a tick that left ``seen``: off when the watched run is not active, else as is."""
+        """The timer's update after a tick that left ``seen``: off when the watched run is not active, else as is.
+        A tick that sees its run waiting also makes sure the queue moves (an app that reaped the last worker does
+        it already; this covers one that did not, e.g. after a restart)."""
+        if seen.get("state") == runs.WAITING:
+            runs.start_next()
         return gr.skip() if seen.get("state") in runs_view.ACTIVE else gr.Timer(active=False)
 
     def train(self, button: gr.Button, start: Callable[..., str], inputs: Any, *, api_name: str, **kwargs) -> None:
@@ -63,7 +67,13 @@ class RunControls:
         @functools.wraps(start)  # Gradio reads the parameters (and the progress tracker) from start's signature
         def start_and_show(*args: Any, **values: Any) -> tuple:
             run_id = start(*args, **values)
-            gr.Info(f"Run {run_id} started: the curves update every {runs_view.POLL_SECONDS:g} s.")
+            run = runs.get(run_id)
+            position = runs.queue_position(run)
+            if position:
+                wait = format_seconds(runs.expected_wait_seconds(run) or 0)
+                gr.Info(t("ui.run.waiting", run_id=run_id, position=position, wait=wait))
+            else:
+                gr.Info(t("ui.run.started", run_id=run_id, seconds=f"{runs_view.POLL_SECONDS:g}"))
             return self._show(run_id)
 
         outputs = [self.timer, self.run_state, self.seen_state, *self.view.outputs()]

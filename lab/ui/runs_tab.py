@@ -110,7 +110,8 @@ def build_runs_tab() -> None:
     run.poll(api_name="poll_runs")
     gr.api(run_status, api_name="run_status")
     gr.api(stop_run_id, api_name="stop_run_id")
-    _teacher_section()
+    gr.api(move_to_front, api_name="move_to_front")
+    _teacher_section(picker)
 
 
 @user_errors
@@ -131,14 +132,31 @@ def who_html(who: access.Identity) -> str:
             "what you started. The teacher may do everything.")  # fmt: skip
 
 
-def _teacher_section() -> None:
-    """Who am I, and the teacher's token (``LAB_ADMIN_TOKEN``) typed once to become the teacher in this browser."""
+@user_errors
+def move_to_front(run_id: str, request: gr.Request) -> str:
+    """The teacher moves a waiting run to the front of the queue; returns what happened."""
+    access.require_teacher(access.identify(request), "reorder the queue")
+    if not run_id:
+        raise LabError("pick a waiting run first.")
+    runs.move_to_front(run_id)
+    return f"run {run_id} starts next"
+
+
+def _teacher_section(picker: gr.Dropdown) -> None:
+    """Who am I, the teacher's token (``LAB_ADMIN_TOKEN``) typed once to become the teacher in this browser, and
+    the teacher's queue control for the picked run."""
     with gr.Accordion("Teacher", open=False):
         who = gr.Markdown()
         with gr.Row(equal_height=True):
             token = gr.Textbox(label="Teacher's token", type="password", scale=4,
                                placeholder="LAB_ADMIN_TOKEN (a secret of the Space)")  # fmt: skip
             unlock = gr.Button("Become the teacher", scale=1)
+        front = gr.Button("Move the picked run to the front of the queue", size="md")
+
+    def move_picked(run_id: str | None, request: gr.Request) -> None:
+        gr.Info(move_to_front(run_id or "", request))
+
+    front.click(move_picked, picker, None, api_visibility="private")
 
     def whoami(request: gr.Request) -> str:
         return who_html(access.identify(request))

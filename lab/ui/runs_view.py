@@ -47,7 +47,8 @@ POLICY_STAGES = tuple(v.POLICY_STAGE for v in VIEWS.values())
 """Stages whose samples are the policy's answers with their reward (the samples table shows the latest step)."""
 _STATE_COLORS = {"running": "#6366f1", "queued": "#64748b", "done": "#10b981", "stopped": "#f59e0b",
                  "failed": "#ef4444", "interrupted": "#ef4444"}  # fmt: skip
-ACTIVE = ("queued", "running")
+ACTIVE = (runs.WAITING, "queued", "running")
+"""States whose view moves on by itself: waiting in the queue, the worker starting, training."""
 _MODEL_STAGE = "loading model"
 """The stage in which a worker loads its model: the first run on a machine converts the embedded model then."""
 _PARTS = ("status", "metrics", "samples", "summary")
@@ -144,6 +145,9 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     seen.update(stamps, run=run_id)
     status = run.status() if run else None
     state = (status or {}).get("state")
+    if state == runs.WAITING:  # where in the queue, and roughly when it starts (both move while it waits)
+        status = {**status, "queue_position": runs.queue_position(run),
+                  "wait_seconds": runs.expected_wait_seconds(run)}  # fmt: skip
     if seen.get("state") != state:  # a worker that died changes state without touching its files
         changed.add("status")
         seen["state"] = state
@@ -213,7 +217,11 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
         parts.append(f"step <b>{step}/{max_steps}</b>")
     if state == "running" and training and status.get("eta_seconds") is not None:
         parts.append(f"ETA <b>{format_seconds(status['eta_seconds'])}</b> (this stage)")
-    if elapsed is not None:
+    if state == runs.WAITING and status.get("queue_position"):
+        parts.append(f"<b>#{status['queue_position']}</b> in the queue")
+        if status.get("wait_seconds") is not None:
+            parts.append(f"expected to start in ~<b>{format_seconds(status['wait_seconds'])}</b>")
+    elif elapsed is not None:
         parts.append(f'elapsed <span class="elapsed">{format_seconds(elapsed)}</span>')
     fraction = min(1.0, step / max_steps) if training else (1.0 if state == "done" else 0.0)
     bar = f'<div class="bar"><div style="width:{100 * fraction:.0f}%;background:{color}"></div></div>'
