@@ -40,6 +40,7 @@ LOCAL = "local"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _unlocked: set[str] = set()  # visitor ids that typed the teacher's token (this process only; a restart forgets)
 _lock = threading.Lock()
+_keys: dict = {}  # LAB_HOME's key file → its key, read once per process
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,14 @@ def _secret() -> bytes:
         return os.environ["LAB_SECRET"].encode()
     path = lab_home() / ".visitor-key"
     with _lock:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+        if path not in _keys:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+            _keys[path] = path.read_text().strip().encode()
+        return _keys[path]
 
 
 def _sign(visitor: str) -> str:

@@ -247,8 +247,9 @@ def queue_position(run: Run) -> int | None:
 
 
 def expected_wait_seconds(run: Run) -> float | None:
-    """Roughly how long until a waiting ``run`` starts: what the training run has left and a typical run of each
-    method ahead of it in the queue (the median of the finished runs of that method here, else 5 minutes)."""
+    """Roughly how long until a waiting ``run`` starts: what the training run has left (a typical run of its method
+    less its elapsed time, or its current stage's ETA when that is longer) and a typical run of each method ahead
+    of it in the queue (the median of the finished runs of that method here, else 5 minutes)."""
     position = queue_position(run)
     if position is None:
         return None
@@ -266,7 +267,8 @@ def expected_wait_seconds(run: Run) -> float | None:
     active = active_run()
     if active is not None:
         st = active.status()
-        wait += max(0.0, typical(st.get("method") or "") - (time.time() - (st.get("started") or time.time())))
+        left = typical(st.get("method") or "") - (time.time() - (st.get("started") or time.time()))
+        wait += max(0.0, left, float(st.get("eta_seconds") or 0.0))
     for ahead in waiting_runs()[: position - 1]:
         wait += typical(ahead.config().get("method") or "")
     return wait

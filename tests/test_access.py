@@ -93,7 +93,7 @@ def test_two_visitors_and_the_teacher_through_the_ui(public, tmp_path):
     store = FeedbackStore()
     mine = store.add_rating("Hi?", "Hello.", True, owner=access.identify(a).visitor)
     theirs = store.add_rating("Hi?", "Go away.", False, owner=access.identify(b).visitor)
-    with pytest.raises(LabError, match=f"ratings {theirs} were made by someone else"):
+    with pytest.raises(LabError, match=f"not yours: ratings {theirs} — made by someone else"):
         ract.delete_feedback("ratings", f"{mine}, {theirs}", who=access.identify(a))
     assert len(store.ratings()) == 2  # all or nothing
     assert "deleted 1 rating" in ract.delete_feedback("ratings", str(mine), who=access.identify(a))

@@ -33,7 +33,7 @@ TEACHING_KNOBS = knob_names(Config, "teaching")
 ADVANCED_KNOBS = knob_names(Config, "advanced")
 """The knobs in the closed "More knobs" accordion (level "advanced")."""
 KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
-RATING_COLUMNS = ["id", "created", "source", "label", "prompt", "completion", "model"]
+RATING_COLUMNS = ["id", "created", "source", "prompt", "completion", "label", "model"]
 PAIR_COLUMNS = ["id", "created", "source", "prompt", "chosen", "rejected", "model"]
 
 PPO_NOTE = (

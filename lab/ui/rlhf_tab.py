@@ -236,6 +236,7 @@ def _review_section(stats: gr.HTML) -> gr.Dataframe:
         table = gr.Dataframe(
             empty_frame(act.RATING_COLUMNS), label="Stored feedback (newest first; click a row to pick its id)",
             interactive=False, wrap=True, max_height=320, show_search="search",
+            column_widths=FEEDBACK_WIDTHS,
         )  # fmt: skip
         with gr.Row(equal_height=True):
             ids = gr.Textbox(label="Ids to delete", placeholder="e.g. 3, 5-8", scale=3)
@@ -274,6 +275,11 @@ def pick_id(frame, current: str, evt: gr.SelectData):
         return gr.skip()
     new = str(int(frame.iloc[row]["id"]))
     return new if not current.strip() else f"{current.strip()}, {new}"
+
+
+FEEDBACK_WIDTHS = ["5%", "11%", "10%", "21%", "24%", "19%", "10%"]
+"""The feedback table's column shares, the same places for both kinds (ratings: id created source prompt completion
+label model; pairs: id created source prompt chosen rejected model): all of it fits at 1280 px, long text wraps."""
 
 
 @user_errors

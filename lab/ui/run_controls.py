@@ -94,20 +94,24 @@ class RunControls:
         outputs = [self.timer, self.run_state, self.seen_state, *self.view.outputs()]
         picker.change(view_run, picker, outputs, api_name=api_name)
 
-    def stop(self, button: gr.Button, *, api_name: str, no_run: str) -> None:
-        """Stop the watched run (``no_run`` is the message when there is none) and show it as it stopped."""
+    def stop(self, button: gr.Button, *, api_name: str, no_run: str) -> Any:
+        """Stop the watched run (``no_run`` is the message when there is none) and show it as it stopped; returns
+        the event (a tab may chain ``.then``)."""
 
         @user_errors
         def stop_run(run_id: str | None, request: gr.Request):
             if not run_id:
                 raise LabError(no_run)
+            before = runs.get(run_id).status().get("state")
             state = stop_as(run_id, access.identify(request)).get("state")
-            if state not in ("stopped",):  # say so: a click that does nothing silently looks broken
+            if before not in runs_view.ACTIVE:  # say so: a click that does nothing silently looks broken
                 gr.Warning(t("ui.stop.finished", run_id=run_id, state=state or "?"))
+            else:
+                gr.Info(t("ui.stop.stopped", run_id=run_id), duration=3)
             return gr.Timer(active=True), *runs_view.render(self.view, run_id, None, force=True)  # ticks to "stopped"
 
         outputs = [self.timer, self.seen_state, *self.view.outputs()]
-        button.click(stop_run, self.run_state, outputs, api_name=api_name)
+        return button.click(stop_run, self.run_state, outputs, api_name=api_name)
 
     def poll(self, *, api_name: str, watch: str | None = None) -> None:
         """Every tick, refresh what changed in the watched run's folder. With ``watch`` (a method), the first tick
