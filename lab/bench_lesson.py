@@ -22,7 +22,6 @@ Screenshots of each view go to ``<out>.shots/`` when ``--out`` is given. Nothing
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab import browser
+from lab import browser, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 TABS = {
@@ -43,7 +42,6 @@ TABS = {
 }
 ANSWERS = {"rft": "#rft-answers", "rlhf": "#rlhf-answers", "compare": "#compare-answers", "runs": "#runs-answers"}
 RUN_MINUTES = 15  # a run that takes longer than this is reported as not finished
-FINAL_STATES = ("done", "failed", "stopped", "interrupted")
 
 
 def _prepare(home: Path) -> float:
@@ -54,18 +52,18 @@ def _prepare(home: Path) -> float:
     return round(time.time() - t, 1)
 
 
-def _newest_run(home: Path, method: str) -> Path | None:
+def _newest_run(home: Path, method: str, since: float = 0.0) -> Path | None:
+    """The newest run folder of ``method`` under ``home``, created at ``since`` or later (``None`` if none)."""
     found = []
     for config in (home / "runs").glob("*/config.json"):
-        spec = json.loads(config.read_text())
-        if spec.get("method") == method:
+        spec = runs.Run(config.parent).config()
+        if spec.get("method") == method and spec.get("created", 0) >= since:
             found.append((spec.get("created", 0), config.parent))
     return max(found)[1] if found else None
 
 
 def _summary(folder: Path | None) -> dict:
-    path = folder / "summary.json" if folder else None
-    return json.loads(path.read_text()) if path and path.exists() else {}
+    return (runs.Run(folder).summary() or {}) if folder else {}
 
 
 def _wait_done(page, home: Path, method: str, clicked: float, timeout_s: float) -> str:
@@ -74,11 +72,9 @@ def _wait_done(page, home: Path, method: str, clicked: float, timeout_s: float) 
     cost its renderer a layout each time — CPU the training worker shares on 2 cores, and a teacher does not."""
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        folder = _newest_run(home, method)
-        spec = json.loads((folder / "config.json").read_text()) if folder else {}
-        fresh = folder is not None and spec.get("created", 0) >= clicked - 1
-        state = json.loads((folder / "status.json").read_text()).get("state") if fresh else None
-        if state in FINAL_STATES:
+        folder = _newest_run(home, method, since=clicked - 1)
+        state = runs.Run(folder).status().get("state") if folder else None
+        if state in runs.FINAL_STATES:
             badge = page.locator(".run-card .badge").locator("visible=true").filter(has_text=state).first
             badge.wait_for(timeout=max(1.0, deadline - time.time()) * 1000)
             return state

@@ -228,34 +228,41 @@ def list_runs() -> list[Run]:
 
 def active_run() -> Run | None:
     """The run that is training (its worker starting or running), if any."""
-    for run in list_runs():
-        if run.status().get("state") in ("queued", "running"):
-            return run
-    return None
+    active, _ = _queue(_statuses())
+    return active[0] if active else None
 
 
 def waiting_runs() -> list[Run]:
     """The queue, in the order the runs will start: the teacher's ``order`` first, then first come first served."""
-    waiting = [r for r in list_runs() if r.status().get("state") == WAITING]
-    return sorted(waiting, key=lambda r: (r.status().get("order", 0), r.config().get("created", 0)))
+    return [run for run, _ in _queue(_statuses())[1]]
 
 
-def queue_position(run: Run) -> int | None:
-    """1 for the next run to start, 2 for the one after; ``None`` when ``run`` is not waiting."""
-    ids = [r.id for r in waiting_runs()]
-    return ids.index(run.id) + 1 if run.id in ids else None
+def _statuses() -> list[tuple[Run, dict]]:
+    """Every run with its status, newest first: one read of each folder."""
+    return [(run, run.status()) for run in list_runs()]
 
 
-def expected_wait_seconds(run: Run) -> float | None:
-    """Roughly how long until a waiting ``run`` starts: what the training run has left (a typical run of its method
-    less its elapsed time, or its current stage's ETA when that is longer) and a typical run of each method ahead
-    of it in the queue (the median of the finished runs of that method here, else 5 minutes)."""
-    position = queue_position(run)
-    if position is None:
-        return None
+def _queue(statuses: list[tuple[Run, dict]]) -> tuple[tuple[Run, dict] | None, list[tuple[Run, dict]]]:
+    """``(the training run, the waiting runs in start order)`` of one :func:`_statuses` listing."""
+    active = next(((r, st) for r, st in statuses if st.get("state") in ("queued", "running")), None)
+    waiting = [(r, st) for r, st in statuses if st.get("state") == WAITING]
+    waiting.sort(key=lambda item: (item[1].get("order", 0), item[1].get("created", 0)))
+    return active, waiting
+
+
+def queue_place(run: Run) -> tuple[int | None, float | None]:
+    """``(position, seconds until it starts)`` of a waiting ``run`` from one look at the runs folder; ``(None,
+    None)`` when it is not waiting. Position 1 starts next. The wait is rough: what the training run has left (a
+    typical run of its method less its elapsed time, or its current stage's ETA when that is longer) and a typical
+    run of each method ahead of it (the median of the finished runs of that method here, else 5 minutes)."""
+    statuses = _statuses()
+    active, waiting = _queue(statuses)
+    ids = [r.id for r, _ in waiting]
+    if run.id not in ids:
+        return None, None
+    position = ids.index(run.id) + 1
     finished: dict[str, list[float]] = {}
-    for r in list_runs():
-        st = r.status()
+    for _, st in statuses:
         if st.get("state") == "done" and st.get("ended") and st.get("started"):
             finished.setdefault(st.get("method") or "", []).append(st["ended"] - st["started"])
 
@@ -264,14 +271,23 @@ def expected_wait_seconds(run: Run) -> float | None:
         return times[len(times) // 2] if times else 300.0
 
     wait = 0.0
-    active = active_run()
     if active is not None:
-        st = active.status()
+        st = active[1]
         left = typical(st.get("method") or "") - (time.time() - (st.get("started") or time.time()))
         wait += max(0.0, left, float(st.get("eta_seconds") or 0.0))
-    for ahead in waiting_runs()[: position - 1]:
-        wait += typical(ahead.config().get("method") or "")
-    return wait
+    for _, st in waiting[: position - 1]:
+        wait += typical(st.get("method") or "")
+    return position, wait
+
+
+def queue_position(run: Run) -> int | None:
+    """1 for the next run to start, 2 for the one after; ``None`` when ``run`` is not waiting."""
+    return queue_place(run)[0]
+
+
+def expected_wait_seconds(run: Run) -> float | None:
+    """Roughly how long until a waiting ``run`` starts (see :func:`queue_place`); ``None`` when it is not waiting."""
+    return queue_place(run)[1]
 
 
 def _cap(name: str, default: int) -> int:
@@ -302,8 +318,9 @@ def start(method: str, config: dict, owner: str = "") -> Run:
     """Create a run (``owner``: who started it) and start its worker, or queue it (``waiting``) while another run
     trains. Refuses (``LabError``, nothing created) beyond the queue's caps."""
     with _locked():  # two users pressing Train at once: one starts, the other waits behind it
-        waiting = waiting_runs()
-        busy = active_run() is not None or bool(waiting)
+        active, queued = _queue(_statuses())
+        waiting = [r for r, _ in queued]
+        busy = active is not None or bool(waiting)
         if busy:
             total, per_owner = _cap("LAB_MAX_WAITING", 20), _cap("LAB_MAX_WAITING_PER_VISITOR", 1)
             if len(waiting) >= total:
@@ -345,12 +362,10 @@ def _spawn(run: Run) -> None:
 def start_next() -> Run | None:
     """Start the first waiting run if nothing trains (after a run ends, and when the app starts); returns it."""
     with _locked():
-        if active_run() is not None:
+        active, waiting = _queue(_statuses())
+        if active is not None or not waiting:
             return None
-        waiting = waiting_runs()
-        if not waiting:
-            return None
-        run = waiting[0]
+        run = waiting[0][0]
         _spawn(run)
         return run
 
@@ -359,11 +374,10 @@ def move_to_front(run_id: str) -> int:
     """The teacher's reorder: ``run_id`` starts next. Returns its new position (1)."""
     run = get(run_id)
     with _locked():
-        waiting = waiting_runs()
-        if run.id not in [r.id for r in waiting]:
+        waiting = _queue(_statuses())[1]
+        if run.id not in [r.id for r, _ in waiting]:
             raise LabError("runs.not_waiting", run_id=run_id, state=run.status().get("state"))
-        first = min(r.status().get("order", 0) for r in waiting)
-        run.set_status(order=first - 1)
+        run.set_status(order=min(st.get("order", 0) for _, st in waiting) - 1)
     return queue_position(run) or 1
 
 

@@ -25,15 +25,16 @@ from lab.ui.common import format_seconds, user_errors
 __all__ = ["RunControls", "stop_as"]
 
 
-def stop_as(run_id: str, who: access.Identity) -> dict:
-    """Stop run ``run_id`` for ``who``: its owner or the teacher (else ``LabError``, nothing changes). Returns the
-    status it ended in; a run that had finished already keeps its state."""
+def stop_as(run_id: str, who: access.Identity) -> tuple[bool, dict]:
+    """Stop run ``run_id`` for ``who``: its owner or the teacher (else ``LabError``, nothing changes). Returns
+    ``(whether it was waiting or training, the status it is in now)``; a finished run keeps its state."""
     run = runs.get(run_id)
     if not access.may_touch(who, run.owner):
         raise LabError("access.run_not_yours", run_id=run_id)
-    if run.status().get("state") not in runs_view.ACTIVE:
-        return run.status()
-    return runs.stop(run_id)
+    status = run.status()
+    if status.get("state") not in runs_view.ACTIVE:
+        return False, status
+    return True, runs.stop(run_id)
 
 
 class RunControls:
@@ -67,11 +68,9 @@ class RunControls:
         @functools.wraps(start)  # Gradio reads the parameters (and the progress tracker) from start's signature
         def start_and_show(*args: Any, **values: Any) -> tuple:
             run_id = start(*args, **values)
-            run = runs.get(run_id)
-            position = runs.queue_position(run)
+            position, wait = runs.queue_place(runs.get(run_id))
             if position:
-                wait = format_seconds(runs.expected_wait_seconds(run) or 0)
-                gr.Info(t("ui.run.waiting", run_id=run_id, position=position, wait=wait))
+                gr.Info(t("ui.run.waiting", run_id=run_id, position=position, wait=format_seconds(wait or 0)))
             else:
                 gr.Info(t("ui.run.started", run_id=run_id, seconds=f"{runs_view.POLL_SECONDS:g}"))
             return self._show(run_id)
@@ -102,10 +101,9 @@ class RunControls:
         def stop_run(run_id: str | None, request: gr.Request):
             if not run_id:
                 raise LabError(no_run)
-            before = runs.get(run_id).status().get("state")
-            state = stop_as(run_id, access.identify(request)).get("state")
-            if before not in runs_view.ACTIVE:  # say so: a click that does nothing silently looks broken
-                gr.Warning(t("ui.stop.finished", run_id=run_id, state=state or "?"))
+            was_active, status = stop_as(run_id, access.identify(request))
+            if not was_active:  # say so: a click that does nothing silently looks broken
+                gr.Warning(t("ui.stop.finished", run_id=run_id, state=status.get("state") or "?"))
             else:
                 gr.Info(t("ui.stop.stopped", run_id=run_id), duration=3)
             return gr.Timer(active=True), *runs_view.render(self.view, run_id, None, force=True)  # ticks to "stopped"

@@ -146,8 +146,8 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     status = run.status() if run else None
     state = (status or {}).get("state")
     if state == runs.WAITING:  # where in the queue, and roughly when it starts (both move while it waits)
-        status = {**status, "queue_position": runs.queue_position(run),
-                  "wait_seconds": runs.expected_wait_seconds(run)}  # fmt: skip
+        position, wait = runs.queue_place(run)
+        status = {**status, "queue_position": position, "wait_seconds": wait}
     if seen.get("state") != state:  # a worker that died changes state without touching its files
         changed.add("status")
         seen["state"] = state
