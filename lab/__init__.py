@@ -3,12 +3,14 @@
 This package is importable without torch: the UI (``lab.ui``) and the CLI parse, validate and read run folders
 with it; only the worker side (``lab.models``, ``lab.methods``, ``lab.evaluate``) imports torch/TRL/PEFT.
 
-Two shared things live here:
+Three shared things live here:
 
 - ``LabError``: an error the user reads. Its message says what is wrong and where (file, line, field) and how to
   fix it. The CLI prints it and exits 2; the UI shows it with ``gr.Warning``/``gr.Error``.
 - ``lab_home()``: the one folder where runs, the model cache and stored feedback live. Set ``LAB_HOME`` to move it;
   the default is ``~/.cache/rlhf-rft-lab`` (on a Space with persistent storage, ``/data/rlhf-rft-lab``).
+- ``chat_batch_size()``: how many chat replies the app generates at once (``LAB_CHAT_BATCH``, default 32): the rows
+  of one batched ``generate`` (``lab.batching``) and the page's concurrency limit for chat and "two answers".
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["LabError", "lab_home"]
+__all__ = ["LabError", "chat_batch_size", "lab_home"]
 
 
 class LabError(Exception):
@@ -57,3 +59,15 @@ def lab_home() -> Path:
         home = Path.home() / ".cache" / "rlhf-rft-lab"
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def chat_batch_size() -> int:
+    """``LAB_CHAT_BATCH``: most replies generated together (default 32, a class at once); a bad value is the default.
+
+    >>> chat_batch_size() >= 1
+    True
+    """
+    try:
+        return max(1, int(os.environ.get("LAB_CHAT_BATCH", "32")))
+    except ValueError:
+        return 32

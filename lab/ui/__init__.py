@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from lab import chat_batch_size
 from lab.access import VisitorCookie
 from lab.ui.compare_tab import build_compare_tab
 from lab.ui.rft_tab import build_rft_tab
@@ -55,10 +56,12 @@ def build_demo(tabs: list[tuple[str, Callable[[], Any]]] | None = None) -> gr.Bl
 
 def launch_options() -> dict[str, Any]:
     """Theme and CSS for ``demo.launch(**launch_options())`` (Gradio 6 no longer takes them in ``gr.Blocks``), and
-    the middleware that gives every browser its visitor id (``lab.access``: who may stop or delete what)."""
+    the middleware that gives every browser its visitor id (``lab.access``: who may stop or delete what), and
+    enough worker threads for a class's streamed chats (each holds one while it waits for its batch's next token)."""
     theme = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange", neutral_hue="slate")
     return {
         "theme": theme,
         "css_paths": [CSS_PATH] if CSS_PATH.exists() else [],
         "app_kwargs": {"middleware": [Middleware(VisitorCookie)]},
+        "max_threads": 40 + chat_batch_size(),  # Gradio's default 40, plus one per chat answered at once
     }

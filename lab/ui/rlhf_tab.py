@@ -16,7 +16,7 @@ import time
 
 import gradio as gr
 
-from lab import LabError, access
+from lab import LabError, access, chat_batch_size
 from lab.feedback import FeedbackStore, personas
 from lab.methods.rlhf_feedback import DEMO
 from lab.texts import t
@@ -136,14 +136,15 @@ def _chat_section() -> tuple[gr.Dropdown, gr.HTML]:
         chat,
         [message, chatbot, model, temperature, max_tokens, meta_state],
         [message, chatbot, meta_state],
-        api_name="chat",
+        api_name="chat", concurrency_limit=chat_batch_size(), concurrency_id="generate",  # answered in batches
     ).then(lambda: gr.Button(interactive=True), None, send, api_visibility="private")
     chatbot.like(like, [chatbot, meta_state], [meta_state, stats], api_name="rate")
     clear.click(lambda: ([], {}), None, [chatbot, meta_state], api_name="clear_chat", api_visibility="private")
     # a click that only gets "sample first" / "type a prompt first" shows that as a toast, not as red "Error"
     # badges inside the two answer boxes: the sampling progress shows on its button, a vote shows none
     sample.click(sample_two, [pair_prompt, model, max_tokens], [answer_a, answer_b, pending_state],
-                 api_name="sample_two", show_progress_on=sample)  # fmt: skip
+                 api_name="sample_two", show_progress_on=sample, concurrency_limit=chat_batch_size(),
+                 concurrency_id="generate")  # fmt: skip
     for button, which in ((a_better, "A"), (b_better, "B")):
         button.click(vote(which), pending_state, [pending_state, answer_a, answer_b, stats],
                      api_name=f"prefer_{which.lower()}", show_progress="hidden")  # fmt: skip

@@ -1,0 +1,280 @@
+"""One generation queue per loaded model: a class's simultaneous chat messages become one left-padded batch.
+
+Decoding a small model on a CPU is bound by the per-token pass over the weights, not by arithmetic: one 48-token
+reply of the embedded model takes 3.6 s here, ten replies in one batch 7.3 s. Ten students who each got their own
+``generate`` would take turns on the model (the tenth waits for nine replies); batched, they all see a first token
+after one batched prompt pass.
+
+How a request goes through (:class:`Batcher`, one per :class:`lab.chat.Loaded` model):
+
+1. :meth:`Batcher.submit` queues a :class:`Request` (one prompt, its sampling settings, its own token limit).
+2. The batcher thread takes the oldest request and every queued request with the *same sampling settings*, up to
+   ``LAB_CHAT_BATCH`` (:func:`lab.chat_batch_size`, default 32), and runs **one** ``model.generate`` on them,
+   left-padded, under the model's lock. Each new token is handed to its row's queue at once (:class:`_Rows`, a
+   transformers ``BaseStreamer``).
+3. A row ends on its own: at an end-of-turn token, at its own ``max_new_tokens``, or when its reader has gone (a
+   closed page) — a per-row ``StoppingCriteria``; ``generate`` returns when every row has ended.
+4. **Joining a running batch.** A request that arrives while a batch runs does not wait for the whole batch: once
+   the batch has decoded for as long as its prompt pass took (so that a stream of arrivals cannot keep it
+   re-reading prompts), the batcher stops ``generate`` after the next token (the same stopping criterion, for every
+   row) and starts a new batch of the unfinished rows — each one's prompt *plus the tokens it has generated so far*
+   — and the newcomers. The rows lose nothing (their next tokens are drawn from the same distribution, as a
+   continuation of what they said); the cost is one batched prompt pass. This is recompute-style preemption, as
+   vLLM does when it must; transformers' own continuous batching (``generate_batch``) runs on a CPU but took 24 s
+   for the ten replies that one left-padded batch answers in 7.3 s.
+5. On a CPU each batch asks ``threads()`` how many torch threads to use (:func:`lab.chat.threads`: every core
+   while no run trains, one while a training worker needs the others).
+
+Requests with a ``seed`` run in a batch of their own, so that a seeded reply equals a plain seeded ``generate``.
+Requests with other sampling settings (a temperature of 1.0 for "two answers" while chats use 0.7) wait for the
+running batch to end. The thread stops after a minute without requests, so an evicted model can be freed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from lab import chat_batch_size
+
+__all__ = ["Batcher", "Request", "group"]
+
+IDLE_SECONDS = 60.0
+"""A batcher thread without requests for this long ends (the next request starts a new one)."""
+
+GATHER_SECONDS = 0.02
+"""After a request, wait this long for another one sent at the same moment before starting a batch ..."""
+
+GATHER_MAX_SECONDS = 0.25
+"""... but no longer than this in all (a class's messages reach the app spread over a few hundred ms)."""
+
+_unique = itertools.count()
+
+
+@dataclass(eq=False)
+class Request:
+    """One prompt to answer. Its reader takes text pieces from ``pieces`` until ``None`` (the end).
+
+    ``input_ids`` is the tokenized prompt (a 1-D list); ``sampling`` the ``generate`` sampling keywords; ``group``
+    (from :func:`group`) says which requests may share a batch.
+    ``gone`` is set by the reader when it stops reading; ``finished`` by the batcher once this request holds no
+    part of the model any more (its row ended, or the batch it was the last live row of has returned).
+    """
+
+    input_ids: list[int]
+    max_new_tokens: int
+    sampling: dict
+    group: tuple
+    seed: int | None = None
+    pieces: queue.Queue = field(default_factory=queue.Queue)
+    gone: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    generated: list[int] = field(default_factory=list)
+    sent: int = 0  # characters of the decoded reply already handed to the reader
+    error: BaseException | None = None
+    done: bool = False
+
+
+def group(sampling: dict, seed: int | None = None) -> tuple:
+    """The batch key of requests with these settings: equal sampling settings share a batch; a seeded call (its
+    rows) gets a key of its own, so that nothing else is drawn from its random numbers."""
+    return (tuple(sorted(sampling.items())), next(_unique) if seed is not None else None)
+
+
+class Batcher:
+    """The generation queue of one loaded model (see the module's docstring)."""
+
+    def __init__(self, model: Any, tokenizer: Any, lock: threading.Lock, threads: Callable[[], int] | None = None):
+        self.model, self.tokenizer, self.lock = model, tokenizer, lock
+        self.threads = threads  # torch threads for the next batch (CPU), asked before each batch
+        self.eos = _eos_ids(model, tokenizer)
+        self._cond = threading.Condition()
+        self._pending: list[Request] = []
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # generate calls so far (tests and the load benchmark read it)
+        self.largest = 0  # the most rows one generate call had
+
+    def submit(self, *requests: Request) -> None:
+        """Queue requests (given together, they start in the same batch)."""
+        with self._cond:
+            self._pending.extend(requests)
+            self._cond.notify_all()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="chat-batcher", daemon=True)
+                self._thread.start()
+
+    def cancel(self, request: Request) -> None:
+        """The reader has gone: a request still queued leaves the queue at once; a running one ends at its next
+        token. Returns once the request holds no part of the model any more."""
+        request.gone.set()
+        with self._cond:
+            if request in self._pending:
+                self._pending.remove(request)
+                self._end(request)
+                request.finished.set()
+        request.finished.wait()
+
+    # ------------------------------------------------------------------ the batcher thread
+
+    def _loop(self) -> None:
+        rows: list[Request] = []  # rows carried over from a batch stopped so that new requests could join
+        while True:
+            with self._cond:
+                if not rows:
+                    if not self._cond.wait_for(lambda: self._pending, timeout=IDLE_SECONDS):
+                        self._thread = None
+                        return
+                    self._gather()
+                key = rows[0].group if rows else self._pending[0].group
+                joining = [r for r in self._pending if r.group == key][: max(0, chat_batch_size() - len(rows))]
+                for r in joining:
+                    self._pending.remove(r)
+            rows = [r for r in rows + joining if not self._end_if_gone(r)]
+            if rows:
+                rows = self._generate(rows)
+
+    def _gather(self) -> None:
+        """Wait (holding the condition) while requests keep arriving, up to ``GATHER_MAX_SECONDS``."""
+        deadline, seen = time.monotonic() + GATHER_MAX_SECONDS, -1
+        while len(self._pending) != seen and len(self._pending) < chat_batch_size():
+            seen, left = len(self._pending), deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._cond.wait(min(GATHER_SECONDS, left))
+
+    def _end_if_gone(self, request: Request) -> bool:
+        if request.gone.is_set():
+            self._end(request)
+            request.finished.set()
+        return request.gone.is_set()
+
+    def _joinable(self, key: tuple, rows: int) -> bool:
+        """Are requests of this group waiting, and is there room for them?"""
+        with self._cond:
+            return rows < chat_batch_size() and any(r.group == key for r in self._pending)
+
+    def _generate(self, rows: list[Request]) -> list[Request]:
+        """One batched ``generate`` on ``rows``; returns the rows to carry into the next batch (empty when done)."""
+        key = rows[0].group
+        ids = [r.input_ids + r.generated for r in rows]
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.model.device)
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.model.device)
+        streamer = _Rows(self, rows)
+        try:
+            with self.lock, torch.no_grad():
+                if self.threads is not None:
+                    torch.set_num_threads(self.threads())
+                if rows[0].seed is not None:
+                    torch.manual_seed(rows[0].seed)
+                self.batches += 1
+                self.largest = max(self.largest, len(rows))
+                self.model.generate(
+                    input_ids=input_ids, attention_mask=mask, **rows[0].sampling, streamer=streamer,
+                    max_new_tokens=max(r.max_new_tokens - len(r.generated) for r in rows), pad_token_id=pad,
+                    stopping_criteria=StoppingCriteriaList([_RowStop(streamer, lambda: self._joinable(
+                        key, sum(not r.done for r in rows)))]),
+                )  # fmt: skip
+        except BaseException as e:  # every row's reader hears of it; the batcher goes on serving others
+            for r in rows:
+                if not r.done:
+                    r.error = e
+                    self._end(r)
+        carried = [r for r in rows if not r.done]
+        for r in rows:
+            if r.done:
+                r.finished.set()
+        return carried
+
+    def _end(self, request: Request) -> None:
+        if not request.done:
+            request.done = True
+            self._flush(request, final=True)
+            request.pieces.put(None)
+
+    def _flush(self, request: Request, final: bool) -> None:
+        """Hand the reader the newly decoded text (an incomplete UTF-8 character waits for its next token)."""
+        text = self.tokenizer.decode(request.generated, skip_special_tokens=True)
+        if not final and text.endswith("\ufffd"):
+            return
+        if len(text) > request.sent:
+            request.pieces.put(text[request.sent :])
+            request.sent = len(text)
+
+
+class _Rows(BaseStreamer):
+    """Receives each batched step's tokens from ``generate`` and hands each row's text to that row's reader.
+
+    It also times the batch's prompt pass: newcomers may stop the batch (to join it) only once it has decoded for
+    at least as long as that pass took, so that a stream of arrivals cannot keep a class re-reading prompts.
+    """
+
+    def __init__(self, batcher: Batcher, rows: list[Request]):
+        self.batcher, self.rows = batcher, rows
+        self.prompt_seen = False
+        self.started = time.monotonic()
+        self.join_after: float | None = None  # monotonic time from which newcomers may join
+
+    def may_join(self) -> bool:
+        return self.join_after is not None and time.monotonic() >= self.join_after
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # generate() first passes the prompt
+            self.prompt_seen = True
+            return
+        if self.join_after is None:  # the first token: the prompt pass is done
+            now = time.monotonic()
+            self.join_after = now + (now - self.started)
+        for request, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
+            if request.done:
+                continue
+            if token in self.batcher.eos:
+                self._retire(request)
+                continue
+            request.generated.append(token)
+            self.batcher._flush(request, final=False)
+            if len(request.generated) >= request.max_new_tokens or request.gone.is_set():
+                self._retire(request)
+
+    def _retire(self, request: Request) -> None:
+        self.batcher._end(request)
+        if any(not r.done for r in self.rows):  # the batch goes on without it: its reader may leave now
+            request.finished.set()
+
+    def end(self) -> None:
+        pass
+
+
+class _RowStop(StoppingCriteria):
+    """Per row: has it ended (its end token, its length, its reader gone)? All rows at once: others want to join."""
+
+    def __init__(self, streamer: _Rows, join_wanted):
+        self.streamer, self.join_wanted = streamer, join_wanted
+
+    def __call__(self, input_ids, scores, **kwargs):
+        rows = self.streamer.rows
+        for request in rows:  # a reader that left between two tokens ends its row now
+            if request.gone.is_set() and not request.done:
+                self.streamer._retire(request)
+        ended = [r.done for r in rows]
+        if self.streamer.may_join() and not all(ended) and self.join_wanted():
+            ended = [True] * len(rows)  # stop here; the live rows go on in the next batch, with the newcomers
+        return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
