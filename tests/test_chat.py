@@ -4,6 +4,7 @@ batches, and an abandoned stream frees its model at once."""
 from __future__ import annotations
 
 import doctest
+import threading
 
 import pytest
 import torch
@@ -73,3 +74,56 @@ def test_chat_with_an_adapter(tiny_model, tmp_path):
     assert tuned is not chat.load("tiny") and tuned.adapter == str((tmp_path / "adapter").resolve())
     assert not hasattr(tuned.model, "peft_config")  # merged: generation as fast as the base's
     assert list(chat.stream_reply("Hi", "tiny", tmp_path / "adapter", max_new_tokens=4, temperature=0))
+
+
+def _question(i: int) -> list[dict]:
+    return [{"role": "user", "content": f"Question {i}: " + "why? " * i}]
+
+
+def test_simultaneous_and_late_requests_share_batches_and_get_their_own_replies(tiny_model):
+    """Ten readers at once are answered by one batched generate; readers arriving while it runs join it; every
+    reply equals the one the request gets alone (greedy), so batching changes the wait, not the answer."""
+    entry = chat.load("tiny")
+    alone = {i: "".join(chat.stream_reply(_question(i), "tiny", max_new_tokens=40, temperature=0)) for i in range(10)}
+    together: dict[int, str] = {}
+
+    def ask(i: int) -> None:
+        together[i] = "".join(chat.stream_reply(_question(i), "tiny", max_new_tokens=40, temperature=0))
+
+    barrier = threading.Barrier(10)
+    batches = entry.batcher.batches
+    threads = [threading.Thread(target=lambda i=i: (barrier.wait(), ask(i))) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert together == alone
+    assert entry.batcher.largest == 10 and entry.batcher.batches - batches <= 2
+
+    together.clear()
+    batches, threads = entry.batcher.batches, []
+    first = chat.stream_reply(_question(0), "tiny", max_new_tokens=40, temperature=0)
+    head = next(first)  # a batch is running: the others arrive while it decodes
+    for i in range(1, 6):
+        threads.append(threading.Thread(target=ask, args=(i,)))
+        threads[-1].start()
+    together[0] = head + "".join(first)
+    for thread in threads:
+        thread.join()
+    assert together == {i: alone[i] for i in range(6)}
+
+
+def test_a_request_cancelled_in_the_queue_leaves_it_at_once(tiny_model):
+    from lab import batching
+
+    entry = chat.load("tiny")
+    running = chat.stream_reply(HISTORY, model="tiny", max_new_tokens=400, temperature=1.0, seed=0)
+    assert next(running)  # holds the model: a seeded batch nothing else joins
+    sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    queued = batching.Request([1, 2, 3], 8, sampling, batching.group(sampling))
+    entry.batcher.submit(queued)
+    entry.batcher.cancel(queued)  # its reader left before its batch began: it never holds the model
+    assert queued.finished.is_set() and queued.pieces.get_nowait() is None and queued.generated == []
+    assert queued not in entry.batcher._pending
+    running.close()
+    assert not entry.lock.locked()
