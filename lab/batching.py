@@ -41,12 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.logits_process import TopPLogitsWarper
 from transformers.generation.streamers import BaseStreamer
 
 from lab import chat_batch_size
 
-__all__ = ["Batcher", "Request", "group"]
+__all__ = ["Batcher", "NucleusTopP", "Request", "group"]
 
 IDLE_SECONDS = 60.0
 """A batcher thread without requests for this long ends (the next request starts a new one)."""
@@ -180,7 +181,7 @@ class Batcher:
                 self.batches += 1
                 self.largest = max(self.largest, len(rows))
                 self.model.generate(
-                    input_ids=input_ids, attention_mask=mask, **rows[0].sampling, streamer=streamer,
+                    input_ids=input_ids, attention_mask=mask, **_sampler(rows[0].sampling), streamer=streamer,
                     max_new_tokens=max(r.max_new_tokens - len(r.generated) for r in rows), pad_token_id=pad,
                     stopping_criteria=StoppingCriteriaList([_RowStop(streamer, lambda: self._joinable(
                         key, sum(not r.done for r in rows)))]),
@@ -270,6 +271,48 @@ class _RowStop(StoppingCriteria):
         if self.streamer.may_join() and not all(ended) and self.join_wanted():
             ended = [True] * len(rows)  # stop here; the live rows go on in the next batch, with the newcomers
         return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
+
+
+class NucleusTopP(LogitsProcessor):
+    """Top-p (nucleus) filtering that keeps exactly the tokens transformers' ``TopPLogitsWarper`` keeps, without
+    sorting the whole vocabulary when it need not.
+
+    The nucleus is the smallest set of most likely tokens whose probability reaches ``top_p``. transformers sorts all
+    49 152 logits of every row at every step to find it: 65 ms for a batch of ten on one CPU thread, more than the
+    embedded model's own step. A chat model's nucleus is usually a few dozen tokens, so this looks at the
+    ``candidates`` most likely ones (``torch.topk``, 5 ms) and keeps a token when the probability of the tokens above
+    it is below ``top_p``; a row whose candidates hold less than ``top_p`` in all (a flat distribution) goes through
+    ``TopPLogitsWarper`` itself.
+
+    >>> import torch
+    >>> scores = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.25, 0.25, 0.25, 0.25]]))
+    >>> kept = NucleusTopP(0.9, candidates=3)(None, scores).isfinite()
+    >>> kept.tolist() == TopPLogitsWarper(0.9)(None, scores).isfinite().tolist()
+    True
+    """
+
+    def __init__(self, top_p: float, candidates: int = 256):
+        self.top_p, self.candidates, self.full = float(top_p), candidates, TopPLogitsWarper(top_p)
+
+    def __call__(self, input_ids, scores):
+        k = min(self.candidates, scores.shape[-1])
+        top, index = scores.topk(k, dim=-1)
+        probs = (top - scores.logsumexp(dim=-1, keepdim=True)).exp()
+        above = probs.cumsum(dim=-1) - probs  # the probability of the candidates more likely than each
+        keep = above < self.top_p
+        keep[..., 0] = True
+        out = torch.full_like(scores, self.full.filter_value).scatter(1, index, top.masked_fill(~keep, -float("inf")))
+        wide = probs.sum(dim=-1) < self.top_p  # the nucleus may reach beyond the candidates
+        if wide.any():
+            out[wide] = self.full(input_ids if input_ids is None else input_ids[wide], scores[wide])
+        return out
+
+
+def _sampler(sampling: dict) -> dict:
+    """``generate``'s sampling keywords, with top-p done by :class:`NucleusTopP`."""
+    if not sampling.get("top_p"):
+        return sampling
+    return {**sampling, "top_p": None, "logits_processor": LogitsProcessorList([NucleusTopP(sampling["top_p"])])}
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

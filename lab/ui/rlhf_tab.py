@@ -45,7 +45,7 @@ RLHF_STEPS = [  # the source text's four RLHF steps, one line each
      "likely, on a KL leash to the base."),
 ]  # fmt: skip
 FEEDBACK_POLL_SECONDS = 5.0
-STREAM_EVERY_SECONDS = 0.05
+STREAM_EVERY_SECONDS = 0.2
 """A streamed answer reaches the page at most this often: each update re-sends the chat, and a fast model makes
 tokens quicker than the page can take them."""
 
@@ -138,7 +138,12 @@ def _chat_section() -> tuple[gr.Dropdown, gr.HTML]:
         [message, chatbot, meta_state],
         api_name="chat", concurrency_limit=chat_batch_size(), concurrency_id="generate",  # answered in batches
     ).then(lambda: gr.Button(interactive=True), None, send, api_visibility="private")
-    chatbot.like(like, [chatbot, meta_state], [meta_state, stats], api_name="rate")
+    chatbot.like(like, [chatbot, meta_state], [meta_state, stats], api_visibility="private")
+    # the same thumbs for API clients (a like event's index and thumb cannot be sent through the API): two hidden
+    # inputs carry them, the chat's own state says which answers are complete and which model wrote them
+    rate_index, rate_liked = gr.Number(visible=False, precision=0), gr.Checkbox(visible=False)
+    gr.Button(visible=False).click(rate_answer, [chatbot, rate_index, rate_liked, meta_state], [meta_state, stats],
+                                   api_name="rate")  # fmt: skip
     clear.click(lambda: ([], {}), None, [chatbot, meta_state], api_name="clear_chat", api_visibility="private")
     # a click that only gets "sample first" / "type a prompt first" shows that as a toast, not as red "Error"
     # badges inside the two answer boxes: the sampling progress shows on its button, a vote shows none
@@ -193,6 +198,14 @@ def chat(text: str, history: list | None, choice: str, temp: float, tokens: floa
 def like(history: list | None, meta: dict | None, data: gr.LikeData, request: gr.Request):
     meta, note = act.rate(history, data.index, data.liked, meta, _session(request))
     gr.Info(note, duration=2)
+    return meta, counts()
+
+
+@user_errors
+def rate_answer(history: list | None, index: float | None, liked: bool | None, meta: dict | None,
+                request: gr.Request):  # fmt: skip
+    """``/rate`` for API clients: thumb up (``liked=True``) or down on the answer at ``index`` of the history."""
+    meta, note = act.rate(history, None if index is None else int(index), bool(liked), meta, _session(request))
     return meta, counts()
 
 
