@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_cmd_worker)
 
     b = sub.add_parser("bench", help="benchmark the lab against plain TRL / generate (numbers for the README)")
-    parts = "rft, rlhf, rlhf_plain, step, app, chat, lesson"
+    parts = "rft, rlhf, rlhf_plain, step, app, chat, lesson, class, share"
     b.add_argument("--what", default="all", help=f"comma-separated parts: {parts} — or all")
     b.add_argument("--model", default="embedded")
     b.add_argument("--out", default=None, help="write the JSON results here")

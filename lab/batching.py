@@ -22,16 +22,19 @@ How a request goes through (:class:`Batcher`, one per :class:`lab.chat.Loaded` m
    continuation of what they said); the cost is one batched prompt pass. This is recompute-style preemption, as
    vLLM does when it must; transformers' own continuous batching (``generate_batch``) runs on a CPU but took 24 s
    for the ten replies that one left-padded batch answers in 7.3 s.
-5. On a CPU each batch asks ``threads()`` how many torch threads to use (:func:`lab.chat.threads`: every core
-   while no run trains, one while a training worker needs the others).
+5. On a CPU each batch asks ``threads()`` how many torch threads to use (:func:`lab.cpu.chat_threads`: every
+   core while no run trains, one while a training worker needs the others) and raises :func:`lab.cpu.generating`'s
+   flag, so that a training worker leaves it a core.
 
-Requests with a ``seed`` run in a batch of their own, so that a seeded reply equals a plain seeded ``generate``.
-Requests with other sampling settings (a temperature of 1.0 for "two answers" while chats use 0.7) wait for the
-running batch to end. The thread stops after a minute without requests, so an evicted model can be freed.
+Requests with a ``seed`` run in a batch of their own, so that a seeded reply is the one a plain seeded ``generate``
+draws. Requests with other sampling settings (a temperature of 1.0 for "two answers" while chats use 0.7) wait
+for the running batch to end; once one of them has waited longest, the running batch takes no more newcomers.
+The thread stops after a minute without requests, so an evicted model can be freed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
@@ -42,10 +45,10 @@ from typing import Any
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-from transformers.generation.logits_process import TopPLogitsWarper
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 from transformers.generation.streamers import BaseStreamer
 
-from lab import chat_batch_size
+from lab import chat_batch_size, cpu
 
 __all__ = ["Batcher", "NucleusTopP", "Request", "group"]
 
@@ -122,7 +125,8 @@ class Batcher:
                 self._pending.remove(request)
                 self._end(request)
                 request.finished.set()
-        request.finished.wait()
+        if threading.current_thread() is not self._thread:  # (never wait for oneself)
+            request.finished.wait()
 
     # ------------------------------------------------------------------ the batcher thread
 
@@ -135,13 +139,26 @@ class Batcher:
                         self._thread = None
                         return
                     self._gather()
+                    if not self._pending:  # all cancelled while gathering
+                        continue
                 key = rows[0].group if rows else self._pending[0].group
                 joining = [r for r in self._pending if r.group == key][: max(0, chat_batch_size() - len(rows))]
+                if rows and self._pending and self._pending[0].group != key:
+                    joining = []  # another group has waited longest: let this batch drain instead of growing
                 for r in joining:
                     self._pending.remove(r)
-            rows = [r for r in rows + joining if not self._end_if_gone(r)]
-            if rows:
-                rows = self._generate(rows)
+            held = rows + joining
+            try:
+                rows = [r for r in held if not self._end_if_gone(r)]
+                if rows:
+                    rows = self._generate(rows)
+            except BaseException as e:  # never leave a reader waiting: every row held hears of it
+                for r in held:
+                    if not r.done:
+                        r.error = r.error or e
+                    self._end(r)
+                    r.finished.set()
+                rows = []
 
     def _gather(self) -> None:
         """Wait (holding the condition) while requests keep arriving, up to ``GATHER_MAX_SECONDS``."""
@@ -153,43 +170,46 @@ class Batcher:
             self._cond.wait(min(GATHER_SECONDS, left))
 
     def _end_if_gone(self, request: Request) -> bool:
-        if request.gone.is_set():
+        gone = request.gone.is_set()  # read once: the reader may leave between two reads
+        if gone:
             self._end(request)
             request.finished.set()
-        return request.gone.is_set()
+        return gone
 
     def _joinable(self, key: tuple, rows: int) -> bool:
-        """Are requests of this group waiting, and is there room for them?"""
+        """Is the request that has waited longest of this group, and is there room for it?"""
         with self._cond:
-            return rows < chat_batch_size() and any(r.group == key for r in self._pending)
+            return rows < chat_batch_size() and bool(self._pending) and self._pending[0].group == key
 
     def _generate(self, rows: list[Request]) -> list[Request]:
         """One batched ``generate`` on ``rows``; returns the rows to carry into the next batch (empty when done)."""
         key = rows[0].group
-        ids = [r.input_ids + r.generated for r in rows]
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.model.device)
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.model.device)
         streamer = _Rows(self, rows)
         try:
-            with self.lock, torch.no_grad():
+            ids = [r.input_ids + r.generated for r in rows]
+            width = max(len(x) for x in ids)
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.model.device)
+            mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.model.device)
+            with self.lock, torch.no_grad(), cpu.generating() if self.threads else contextlib.nullcontext():
                 if self.threads is not None:
                     torch.set_num_threads(self.threads())
                 if rows[0].seed is not None:
                     torch.manual_seed(rows[0].seed)
                 self.batches += 1
                 self.largest = max(self.largest, len(rows))
+                streamer.started = time.monotonic()  # the prompt pass starts now (not while waiting for the lock)
                 self.model.generate(
                     input_ids=input_ids, attention_mask=mask, **_sampler(rows[0].sampling), streamer=streamer,
                     max_new_tokens=max(r.max_new_tokens - len(r.generated) for r in rows), pad_token_id=pad,
                     stopping_criteria=StoppingCriteriaList([_RowStop(streamer, lambda: self._joinable(
                         key, sum(not r.done for r in rows)))]),
                 )  # fmt: skip
-        except BaseException as e:  # every row's reader hears of it; the batcher goes on serving others
+        except Exception as e:  # every live row's reader hears of it (its own copy); the batcher serves others
             for r in rows:
                 if not r.done:
-                    r.error = e
+                    r.error = RuntimeError(f"generation failed: {type(e).__name__}: {e}")
+                    r.error.__cause__ = e
                     self._end(r)
         carried = [r for r in rows if not r.done]
         for r in rows:
@@ -200,8 +220,10 @@ class Batcher:
     def _end(self, request: Request) -> None:
         if not request.done:
             request.done = True
-            self._flush(request, final=True)
-            request.pieces.put(None)
+            try:
+                self._flush(request, final=True)
+            finally:
+                request.pieces.put(None)
 
     def _flush(self, request: Request, final: bool) -> None:
         """Hand the reader the newly decoded text (an incomplete UTF-8 character waits for its next token)."""
@@ -274,8 +296,8 @@ class _RowStop(StoppingCriteria):
 
 
 class NucleusTopP(LogitsProcessor):
-    """Top-p (nucleus) filtering that keeps exactly the tokens transformers' ``TopPLogitsWarper`` keeps, without
-    sorting the whole vocabulary when it need not.
+    """Top-p (nucleus) filtering that keeps the tokens transformers' ``TopPLogitsWarper`` keeps (up to rounding at
+    the nucleus' edge and the order of exactly tied logits), without sorting the whole vocabulary when it need not.
 
     The nucleus is the smallest set of most likely tokens whose probability reaches ``top_p``. transformers sorts all
     49 152 logits of every row at every step to find it: 65 ms for a batch of ten on one CPU thread, more than the
@@ -309,10 +331,14 @@ class NucleusTopP(LogitsProcessor):
 
 
 def _sampler(sampling: dict) -> dict:
-    """``generate``'s sampling keywords, with top-p done by :class:`NucleusTopP`."""
+    """``generate``'s sampling keywords, with top-p done by :class:`NucleusTopP`: temperature, then top-p, as
+    ``generate`` orders its own warpers (a processor given to ``generate`` would otherwise run *before* its
+    temperature; 1.0 keeps ``generate`` from adding either of its own)."""
     if not sampling.get("top_p"):
         return sampling
-    return {**sampling, "top_p": None, "logits_processor": LogitsProcessorList([NucleusTopP(sampling["top_p"])])}
+    steps = [TemperatureLogitsWarper(sampling["temperature"])] if sampling.get("temperature", 1.0) != 1.0 else []
+    steps.append(NucleusTopP(sampling["top_p"]))
+    return {**sampling, "temperature": 1.0, "top_p": 1.0, "logits_processor": LogitsProcessorList(steps)}
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -19,6 +19,8 @@ Benchmarks are not tests: they print and save numbers, they never fail a build. 
 - ``app``:  seconds from ``python app.py`` to the first HTTP 200, with the model already cached.
 - ``lesson``: the default lesson driven in headless Chromium as a teacher would (:mod:`lab.bench_lesson`); alone
   (``--what lesson``) its numbers are the top level of the JSON (``rft.after``, ``wall_seconds.rlhf``, ``layout``…).
+- ``class`` and ``share``: a class on one app through its API (:mod:`lab.bench_class`): simultaneous messages,
+  a rush of students chatting, rating and training; chat beside a training run, both directions.
 - ``chat``: time to the first streamed piece of ``lab.chat.stream_reply`` against a plain ``model.generate`` of one
   token on the same prompt (chat template and tokenizing included in both), median of 5 each after a warm-up,
   alternated; the lab aims at a ratio of at most 1.1.
@@ -46,6 +48,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
 
 from lab import chat, data, evaluate, models, runs
+from lab.bench_class import bench_class, bench_share
 from lab.bench_lesson import bench_lesson
 from lab.feedback import FeedbackStore, personas
 from lab.feedback.files import write_rows
@@ -337,6 +340,8 @@ PARTS = {
     "app": bench_app,
     "chat": bench_chat,
     "lesson": bench_lesson,
+    "class": bench_class,
+    "share": bench_share,
 }
 
 
@@ -350,6 +355,8 @@ def main(args) -> int:
         fn = PARTS[name]
         if name == "lesson":
             results[name] = fn(args.model, args.out)
+        elif name in ("class", "share"):  # the page's models and defaults
+            results[name] = fn()
         else:
             results[name] = fn() if name == "app" else fn(args.model)
         print(json.dumps(results[name], indent=2), flush=True)

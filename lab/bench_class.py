@@ -18,8 +18,9 @@ defaults are used throughout (chat temperature 0.7 and 128-token replies, RFT Tr
 
 ``share`` (:func:`bench_share`): chat and training on the same cores — chat first token and token rate idle and
 during the default RFT run, and that run's training seconds alone and with 5 chatters (each sends a message with a
-48-token reply every 20 s), for each OpenMP wait policy of the processes (``active``: threads spin while waiting;
-``passive``: they sleep).
+48-token reply every 20 s), for each policy of :data:`POLICIES`: ``share`` (the default, :mod:`lab.cpu`: the worker
+leaves the app a core while it generates), ``spin`` (no sharing; OpenMP threads spin while they wait, the default
+of PyTorch's OpenMP) and ``passive`` (no sharing; ``OMP_WAIT_POLICY=PASSIVE``: waiting threads sleep).
 
 Benchmarks print and return numbers; they never fail a build. ``tests/test_class.py`` runs a small ``class``
 (10 students, the tiny model) and asserts its checks.
@@ -46,6 +47,12 @@ TOKEN = "bench-teacher-token"
 PLACEHOLDER = "…"  # what the chat shows until the model's first token
 CHAT_TOKENS, CHAT_TEMPERATURE = 128, 0.7  # the page's defaults
 FINAL = ("done", "failed", "stopped", "dropped")
+POLICIES = {
+    "share": {},
+    "spin": {"LAB_SHARE_CORES": "0"},
+    "passive": {"LAB_SHARE_CORES": "0", "OMP_WAIT_POLICY": "PASSIVE"},
+}
+CAPPED = re.compile(r"the queue is full|per visitor")  # the queue caps' refusals (lab.texts runs.queue_full*)
 
 
 def _quantiles(values: list[float]) -> dict[str, float | int]:
@@ -103,10 +110,10 @@ def _together(n: int, work: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def burst(url: str, n: int, model: str, prompts: list[str]) -> dict[str, Any]:
+def burst(url: str, n: int, model: str, prompts: list[str], tokens: int = CHAT_TOKENS) -> dict[str, Any]:
     """``n`` students send one message at the same moment (see the module docstring)."""
     clients = _clients(url, n)
-    results = _together(n, lambda i: chat_once(clients[i], prompts[i % len(prompts)], [], model))
+    results = _together(n, lambda i: chat_once(clients[i], prompts[i % len(prompts)], [], model, tokens))
     ok = [r for r in results if isinstance(r, tuple) and r[0] is not None]
     errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, Exception)]
     return {"students": n, "first_token_s": _quantiles([r[0] for r in ok]), "reply_s": _quantiles([r[1] for r in ok]),
@@ -119,7 +126,7 @@ def _run_id(shown: Any) -> str | None:
 
 
 def _student(url: str, i: int, turns: int, prompts: list[str], model: str, train: dict | None,
-             deadline: float) -> dict:  # fmt: skip
+             deadline: float, tokens: int = CHAT_TOKENS) -> dict:  # fmt: skip
     """One student of the rush: chats and rates ``turns`` turns; a trainer presses Train after the first turn."""
     from gradio_client import Client
 
@@ -131,7 +138,8 @@ def _student(url: str, i: int, turns: int, prompts: list[str], model: str, train
             out["errors"].append("time limit")
             break
         try:
-            first, reply, history = chat_once(client, prompts[(i * turns + turn) % len(prompts)], history, model)
+            text = prompts[(i * turns + turn) % len(prompts)]
+            first, reply, history = chat_once(client, text, history, model, tokens)
             out["first"].append(first if first is not None else reply)
             out["reply"].append(reply)
             t = time.monotonic()
@@ -157,25 +165,27 @@ def _student(url: str, i: int, turns: int, prompts: list[str], model: str, train
 
 def bench_class(students: int = 30, turns: int = 3, chat_model: str = "embedded", train_model: str = "embedded",
                 bursts: tuple[int, ...] = (10, 30), home: Path | None = None, time_limit_s: float = 900,
-                ) -> dict[str, Any]:  # fmt: skip
-    """A class at once; see the module docstring. ``home`` reuses a prepared LAB_HOME (tests)."""
-    from lab.bench_lesson import _prepare
+                tokens: int = CHAT_TOKENS) -> dict[str, Any]:  # fmt: skip
+    """A class at once; see the module docstring. ``home`` reuses a prepared LAB_HOME (tests); ``tokens`` is the
+    reply length (the page's default)."""
+    from lab.bench_lesson import prepare
     from lab.feedback import personas
 
     home = Path(home) if home else Path(tempfile.mkdtemp(prefix="lab-class-"))
     out: dict[str, Any] = {"lab_home": str(home), "students": students, "turns": turns}
     if not (home / "models").exists():
-        out["prepare_s"] = _prepare(home)
+        out["prepare_s"] = prepare(home)
     prompts = personas.load_prompts()
     env = {"LAB_ADMIN_TOKEN": TOKEN, "LAB_CHAT_MODEL": "" if chat_model == "embedded" else chat_model}
     with browser.serve_app(home, env) as url:
         chat_once(_clients(url, 1)[0], "Hello!", [], chat_model, tokens=16)  # the model loads once, untimed
-        out["bursts"] = [burst(url, n, chat_model, prompts) for n in bursts]
+        out["bursts"] = [burst(url, n, chat_model, prompts, tokens) for n in bursts]
         deadline = time.monotonic() + time_limit_s
         trainer = lambda i: {"presses": 3 if i == 0 else 1, "config": {"model": train_model}}  # noqa: E731
         started = time.monotonic()
-        results = _together(students, lambda i: _student(url, i, turns, prompts, chat_model,
-                                                         trainer(i) if i % 3 == 0 else None, deadline))  # fmt: skip
+        one = lambda i: _student(url, i, turns, prompts, chat_model, trainer(i) if i % 3 == 0 else None,  # noqa: E731
+                                 deadline, tokens)  # fmt: skip
+        results = _together(students, one)
         out["rush_s"] = round(time.monotonic() - started, 1)
         done = [r for r in results if isinstance(r, dict)]
         out["errors"] = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, Exception)]
@@ -185,9 +195,9 @@ def bench_class(students: int = 30, turns: int = 3, chat_model: str = "embedded"
         presses = [p for r in done for p in r["runs"]]
         out["train_presses"] = {
             "started_or_queued": sum(1 for p in presses if p.get("state") in ("queued", "waiting", "running")),
-            "refused_by_a_cap": sum(1 for p in presses if "refused" in p and "queue" in p["refused"]),
+            "refused_by_a_cap": sum(1 for p in presses if CAPPED.search(p.get("refused", ""))),
             "other": [p for p in presses if p.get("state") not in ("queued", "waiting", "running")
-                      and not ("refused" in p and "queue" in p["refused"])],
+                      and not CAPPED.search(p.get("refused", ""))],
         }  # fmt: skip
         out["refusals"] = sorted({p["refused"] for p in presses if "refused" in p})
         for r in done:  # every trainer stops what it started (a waiting run is cancelled)
@@ -214,16 +224,17 @@ def _queue_clears(home: Path, within_s: float = 60) -> bool:
     return False
 
 
-def bench_share(chatters: int = 5, every_s: float = 20.0, tokens: int = 48) -> dict[str, Any]:
-    """Chat while training, for each OpenMP wait policy (see the module docstring)."""
-    from lab.bench_lesson import _prepare
+def bench_share(chatters: int = 5, every_s: float = 20.0, tokens: int = 48,
+                policies: tuple[str, ...] = tuple(POLICIES)) -> dict[str, Any]:  # fmt: skip
+    """Chat while training, for each policy (see the module docstring)."""
+    from lab.bench_lesson import prepare
     from lab.feedback import personas
 
     prompts, out = personas.load_prompts(), {}
-    for policy in ("active", "passive"):
+    for policy in policies:
         home = Path(tempfile.mkdtemp(prefix=f"lab-share-{policy}-"))
-        _prepare(home)
-        env = {"LAB_ADMIN_TOKEN": TOKEN, "LAB_CHAT_MODEL": "", "OMP_WAIT_POLICY": policy.upper()}
+        prepare(home)
+        env = {"LAB_ADMIN_TOKEN": TOKEN, "LAB_CHAT_MODEL": "", **POLICIES[policy]}
         with browser.serve_app(home, env) as url:
             (client,) = _clients(url, 1)
             chat_once(client, "Hello!", [], "embedded", tokens=16)  # load the model, untimed

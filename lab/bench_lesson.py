@@ -44,7 +44,7 @@ ANSWERS = {"rft": "#rft-answers", "rlhf": "#rlhf-answers", "compare": "#compare-
 RUN_MINUTES = 15  # a run that takes longer than this is reported as not finished
 
 
-def _prepare(home: Path) -> float:
+def prepare(home: Path) -> float:
     """The one-time model preparation in the fresh LAB_HOME (the embedded GGUF → a plain folder), in seconds."""
     t = time.time()
     code = "from lab import models; models.resolve('embedded')"
@@ -202,7 +202,7 @@ def bench_lesson(model: str = "embedded", out_file: str | None = None) -> dict[s
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"lab_home": str(home), "wall_seconds": {}, "layout": {"hidden": {}}}
-    out["wall_seconds"]["prepare"] = _prepare(home)
+    out["wall_seconds"]["prepare"] = prepare(home)
     env = {"LAB_CHAT_MODEL": ""}  # the page's default chat model (the embedded one), whatever this shell sets
     with browser.serve_app(home, env) as url, sync_playwright() as p:
         t0 = time.time()

@@ -12,8 +12,9 @@ module; the UI reaches it through plain function calls, so the page itself never
   the same moment, or while others are being answered, are answered together in one batched ``generate``, so a
   class costs a few single replies and not one per student. A reader that stops early (a closed page) ends its row
   at the next token. The model's lock orders the batches with the comparison's and the simulated raters' batches.
+- On a ZeroGPU Space the three generating functions run inside ``@spaces.GPU`` calls (:mod:`lab.gpu`).
 - On a CPU, generation in this process uses every core while no run is training and one torch thread while a
-  training worker is (:func:`threads`; ``LAB_CHAT_THREADS`` fixes the number). Two threads on two idle cores make
+  training worker is, and the worker leaves it a core meanwhile (:mod:`lab.cpu`). Two threads on two idle cores make
   a reply 1.4× faster (one 48-token reply 3.5 s instead of 5.0 s; ten in a batch 11.4 s instead of 19.3 s), but
   beside a worker that uses both cores the OpenMP threads wait for each other: sampling two answers took 42 s
   instead of 5 s.
@@ -22,9 +23,9 @@ module; the UI reaches it through plain function calls, so the page itself never
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +34,10 @@ from typing import Any
 
 import torch
 
-from lab import LabError, batching, models
+from lab import LabError, batching, cpu, gpu, models
 from lab.messages import chat_messages as messages  # chat.messages(history): the name callers and tests use
 
-__all__ = ["Loaded", "greedy_answers", "load", "messages", "sample_two", "set_threads", "stream_reply", "threads"]
+__all__ = ["Loaded", "greedy_answers", "load", "messages", "sample_two", "set_threads", "stream_reply"]
 
 MAX_CONTEXT_TOKENS = 1024
 """Older turns of a long chat are dropped so that the prompt plus the reply fit in this many tokens."""
@@ -52,10 +53,15 @@ class Loaded:
     tokenizer: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: batching.Batcher = field(init=False)
+    # requests are tokenized outside the model's lock, on a copy of the tokenizer with a lock of its own: a fast
+    # tokenizer switched between padding and not by two threads at once fails with "Already borrowed"
+    encoder: Any = field(init=False)
+    encode_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
+        self.encoder = copy.deepcopy(self.tokenizer)
         self.batcher = batching.Batcher(self.model, self.tokenizer, self.lock,
-                                        None if torch.cuda.is_available() else threads)  # fmt: skip
+                                        None if torch.cuda.is_available() else cpu.chat_threads)  # fmt: skip
 
 
 _cache: OrderedDict[tuple[str, str | None], Loaded] = OrderedDict()
@@ -69,27 +75,10 @@ def _cache_size() -> int:
     return 3
 
 
-_threads_seen: list[float] = [0.0, 1.0]  # (monotonic time of the last look at the runs folder, its answer)
-
-
-def threads() -> int:
-    """Torch threads for this process's next generation on a CPU: ``LAB_CHAT_THREADS`` when set, else one while a
-    run is training (its worker has the other cores) and every core otherwise. The runs folder is read at most
-    every 2 s."""
-    with contextlib.suppress(KeyError, ValueError):
-        return max(1, int(os.environ["LAB_CHAT_THREADS"]))
-    now = time.monotonic()
-    if now - _threads_seen[0] > 2.0:
-        from lab import runs
-
-        _threads_seen[:] = [now, 1 if runs.active_run() else max(1, os.cpu_count() or 1)]
-    return int(_threads_seen[1])
-
-
 def set_threads() -> None:
-    """Use :func:`threads` torch threads for generation in this process now (CPU only)."""
+    """Use :func:`lab.cpu.chat_threads` torch threads for generation in this process now (CPU only)."""
     if not torch.cuda.is_available():
-        torch.set_num_threads(threads())
+        torch.set_num_threads(cpu.chat_threads())
 
 
 def load(model: str = models.EMBEDDED, adapter: str | Path | None = None) -> Loaded:
@@ -129,8 +118,9 @@ def _encode(entry: Loaded, history: str | Sequence[Any], max_new_tokens: int) ->
         raise LabError("chat.no_user_message")
     limit = min(MAX_CONTEXT_TOKENS, getattr(entry.model.config, "max_position_embeddings", MAX_CONTEXT_TOKENS))
     while True:
-        text = entry.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        enc = entry.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        with entry.encode_lock:
+            text = entry.encoder.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            enc = entry.encoder(text, return_tensors="pt", add_special_tokens=False)
         first = 1 if chat[0]["role"] == "system" else 0
         if enc["input_ids"].shape[1] + max_new_tokens <= limit or len(chat) - first <= 1:
             break
@@ -203,7 +193,10 @@ def sample_two(
     entry = load(model, adapter)
     for _ in range(3):  # both answers in one batch (with a seed: a batch of their own)
         first, second = _submit(entry, prompt, max_new_tokens, temperature or 1.0, seed, n=2)
-        a, b = _collect(entry, first).strip(), _collect(entry, second).strip()
+        try:
+            a, b = _collect(entry, first).strip(), _collect(entry, second).strip()
+        finally:
+            entry.batcher.cancel(second)  # (when the first failed, nobody waits for the second)
         if a != b:
             break
         seed = None if seed is None else seed + 1
@@ -217,6 +210,12 @@ def greedy_answers(
     from lab import evaluate
 
     entry = load(model, adapter)
-    with entry.lock:
+    with entry.lock, cpu.generating():
         set_threads()
         return evaluate.generate(entry.model, entry.tokenizer, [messages(p) for p in prompts], max_new_tokens)
+
+
+if gpu.zero_gpu():  # a ZeroGPU Space: the GPU exists only inside @spaces.GPU calls (lab.gpu); nowhere else
+    stream_reply = gpu.on_gpu(stream_reply)
+    sample_two = gpu.on_gpu(sample_two)
+    greedy_answers = gpu.on_gpu(greedy_answers)

@@ -42,18 +42,22 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lab import LabError, lab_home
+from lab import LabError, gpu, lab_home
 from lab.texts import t
 
 FINAL_STATES = ("done", "stopped", "failed", "interrupted")
 WAITING = "waiting"
 """In the queue: no worker yet."""
 STOP_GRACE_SECONDS = 4.0
+
+
+_thread_lock = threading.Lock()  # see _locked
 
 
 class RunStopped(BaseException):
@@ -166,6 +170,10 @@ class Run:
         return self.dir / "adapter"
 
     # --- writing (worker side) -------------------------------------------------------------------------------------
+    def stop_requested(self) -> bool:
+        """Has Stop been pressed for this run? A file of its own (``stop``), which no status update can overwrite."""
+        return (self.dir / "stop").exists()
+
     def set_status(self, **fields: Any) -> dict:
         status = _read_json(self.dir / "status.json", {})
         status.update(fields, updated=time.time())
@@ -261,15 +269,8 @@ def queue_place(run: Run) -> tuple[int | None, float | None]:
     if run.id not in ids:
         return None, None
     position = ids.index(run.id) + 1
-    finished: dict[str, list[float]] = {}
-    for _, st in statuses:
-        if st.get("state") == "done" and st.get("ended") and st.get("started"):
-            finished.setdefault(st.get("method") or "", []).append(st["ended"] - st["started"])
-
-    def typical(method: str) -> float:
-        times = sorted(finished.get(method, []))
-        return times[len(times) // 2] if times else 300.0
-
+    seen = _typical_seconds(statuses)
+    typical = lambda method: seen(method) or 300.0  # noqa: E731  (5 minutes for a method never finished here)
     wait = 0.0
     if active is not None:
         st = active[1]
@@ -278,6 +279,20 @@ def queue_place(run: Run) -> tuple[int | None, float | None]:
     for _, st in waiting[: position - 1]:
         wait += typical(st.get("method") or "")
     return position, wait
+
+
+def _typical_seconds(statuses: list[tuple[Run, dict]]) -> Callable[[str], float | None]:
+    """``typical(method)``: the median seconds of this LAB_HOME's finished runs of ``method``, ``None`` if none."""
+    finished: dict[str, list[float]] = {}
+    for _, st in statuses:
+        if st.get("state") == "done" and st.get("ended") and st.get("started"):
+            finished.setdefault(st.get("method") or "", []).append(st["ended"] - st["started"])
+
+    def typical(method: str) -> float | None:
+        times = sorted(finished.get(method, []))
+        return times[len(times) // 2] if times else None
+
+    return typical
 
 
 def queue_position(run: Run) -> int | None:
@@ -318,7 +333,12 @@ def start(method: str, config: dict, owner: str = "") -> Run:
     """Create a run (``owner``: who started it) and start its worker, or queue it (``waiting``) while another run
     trains. Refuses (``LabError``, nothing created) beyond the queue's caps."""
     with _locked():  # two users pressing Train at once: one starts, the other waits behind it
-        active, queued = _queue(_statuses())
+        statuses = _statuses()
+        if gpu.zero_gpu():  # the whole run must fit one ZeroGPU call
+            seconds, cap = gpu.run_seconds(_typical_seconds(statuses)(method)), gpu.max_call_seconds()
+            if seconds > cap:
+                raise LabError("runs.zerogpu_too_long", seconds=seconds, cap=cap)
+        active, queued = _queue(statuses)
         waiting = [r for r, _ in queued]
         busy = active is not None or bool(waiting)
         if busy:
@@ -338,13 +358,23 @@ def start(method: str, config: dict, owner: str = "") -> Run:
 
 @contextlib.contextmanager
 def _locked():
-    with open(runs_dir() / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """The queue's lock: a thread lock within this process, a POSIX record lock between processes (the app, the
+    CLI). Record locks are not inherited by a forked child (ZeroGPU runs each GPU call in one), so a fork taken
+    while a thread holds the lock cannot keep it for ever, as a ``flock`` would."""
+    with _thread_lock, open(runs_dir() / ".lock", "w") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX)
         yield
 
 
 def _spawn(run: Run) -> None:
-    """Start ``run``'s worker process (the caller holds the lock and has checked that nothing else trains)."""
+    """Start ``run``'s worker process (the caller holds the lock and has checked that nothing else trains); on
+    ZeroGPU, a thread of this process that trains inside one ``@spaces.GPU`` call (:mod:`lab.gpu`)."""
+    if gpu.zero_gpu():
+        seconds = gpu.run_seconds(_typical_seconds(_statuses())(run.config().get("method", "")))
+        run.set_status(state="queued", pid=os.getpid(), pid_start=_proc_start(os.getpid()), in_process=True,
+                       gpu_seconds=seconds)  # fmt: skip
+        threading.Thread(target=_execute_on_gpu, args=(run, seconds), name=f"run-{run.id}", daemon=True).start()
+        return
     log = open(run.dir / "log.txt", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],
@@ -385,8 +415,10 @@ def _reap(run: Run, proc: subprocess.Popen) -> None:
     """Wait for a worker; if it died without writing a final state (killed, out of memory), mark it failed."""
     code = proc.wait()
     _children.pop(run.id, None)
-    state = _read_json(run.dir / "status.json", {}).get("state")
-    if state not in FINAL_STATES:
+    status = _read_json(run.dir / "status.json", {})
+    if status.get("state") not in FINAL_STATES and run.stop_requested():
+        run.set_status(state="stopped", ended=time.time())  # stopped before its handler was in place
+    elif status.get("state") not in FINAL_STATES:
         if code == -signal.SIGKILL:
             error = _keyed_error("runs.worker_killed_oom", signal=-code)
         elif code < 0:
@@ -399,6 +431,30 @@ def _reap(run: Run, proc: subprocess.Popen) -> None:
             start_next()
 
 
+def _train_in_call(run: Run, seconds: int) -> dict:
+    return execute(run)
+
+
+def _call_seconds(run: Run, seconds: int) -> int:
+    return seconds  # spaces keeps one wrapper per function: the length of each call comes from its arguments
+
+
+def _execute_on_gpu(run: Run, seconds: int) -> None:
+    """Train ``run`` in this process inside one ZeroGPU call; whatever happens, the queue moves on."""
+    try:
+        if run.stop_requested():
+            run.set_status(state="stopped", ended=time.time())
+        else:
+            gpu.on_gpu(_train_in_call, duration=_call_seconds)(run, seconds)
+    except BaseException:  # execute wrote "failed" with its message; a ZeroGPU abort may not have
+        if _read_json(run.dir / "status.json", {}).get("state") not in FINAL_STATES:
+            run.set_status(state="failed", **_keyed_error("runs.crashed", error_type="ZeroGPU", error=traceback
+                           .format_exc(limit=1).strip().splitlines()[-1]), ended=time.time())  # fmt: skip
+    with contextlib.suppress(Exception):
+        if run.dir.parent == runs_dir():
+            start_next()
+
+
 def stop(run_id: str) -> dict:
     """Stop a run within a few seconds; what it logged stays. A waiting run leaves the queue. Returns the final
     status."""
@@ -406,13 +462,20 @@ def stop(run_id: str) -> dict:
     status = run.status()
     if status.get("state") == WAITING:
         with _locked():
-            if run.status().get("state") == WAITING:
+            status = run.status()  # the queue may have started it meanwhile: then it is stopped below
+            if status.get("state") == WAITING:
                 run.set_status(state="stopped", stage="cancelled in the queue", ended=time.time())
-        return run.status()
+                return run.status()
     if status.get("state") not in ("queued", "running"):
         return status
     pid, start = status.get("pid"), status.get("pid_start")
+    (run.dir / "stop").write_text(str(time.time()))
     run.set_status(stop_requested=time.time())
+    if status.get("in_process"):  # a ZeroGPU run in this process: its trainer stops at its next step
+        deadline = time.time() + STOP_GRACE_SECONDS
+        while time.time() < deadline and run.status().get("state") not in FINAL_STATES:
+            time.sleep(0.1)
+        return run.status()
     if _pid_alive(pid, start):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # the worker's handler raises RunStopped and writes "stopped"

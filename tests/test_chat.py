@@ -33,6 +33,9 @@ def test_streamed_pieces_concatenate_to_the_plain_reply(tiny_model):
     torch.manual_seed(7)
     plain = _plain_reply(entry, 24, do_sample=True, temperature=1.0, top_p=0.95, top_k=0)
     assert len(sampled) >= 3 and "".join(sampled) == plain and plain.strip()  # real words, not only newlines
+    warmer = "".join(chat.stream_reply(HISTORY, model="tiny", max_new_tokens=24, temperature=0.7, seed=7))
+    torch.manual_seed(7)
+    assert warmer == _plain_reply(entry, 24, do_sample=True, temperature=0.7, top_p=0.95, top_k=0)  # T, then top-p
     assert chat.load("tiny") is entry  # cached
 
 
@@ -126,4 +129,19 @@ def test_a_request_cancelled_in_the_queue_leaves_it_at_once(tiny_model):
     assert queued.finished.is_set() and queued.pieces.get_nowait() is None and queued.generated == []
     assert queued not in entry.batcher._pending
     running.close()
+    assert not entry.lock.locked()
+
+
+def test_a_failed_generation_reaches_its_readers_and_the_queue_goes_on(tiny_model, monkeypatch):
+    entry = chat.load("tiny")
+    real = entry.model.generate
+
+    def broken(*args, **kwargs):
+        monkeypatch.setattr(entry.model, "generate", real)  # only the first batch fails
+        raise ValueError("out of luck")
+
+    monkeypatch.setattr(entry.model, "generate", broken)
+    with pytest.raises(RuntimeError, match="generation failed: ValueError: out of luck"):
+        list(chat.stream_reply(HISTORY, model="tiny", max_new_tokens=8, temperature=0))
+    assert "".join(chat.stream_reply(HISTORY, model="tiny", max_new_tokens=8, temperature=0))
     assert not entry.lock.locked()

@@ -76,6 +76,17 @@ def test_add_read_and_stats(store):
     assert all(type(v) is int for v in stats.values())
 
 
+def test_a_visitor_tells_their_own_feedback_from_the_class(store):
+    from lab.ui.rlhf_actions import stats_html
+
+    store.add_rating("Hi?", "Hello!", True, owner="v:alice")
+    store.add_pair("Bye?", "Goodbye!", "Bye.", owner="v:alice")
+    store.add_rating("Hi?", "Hey.", False, owner="v:bob", source="simulated:concise")
+    assert store.stats(owner="v:alice")["yours"] == 2 and store.stats(owner="v:bob")["yours"] == 1
+    assert store.stats(owner="v:nobody")["yours"] == 0 and "yours" not in store.stats()
+    assert "yours 2" in stats_html(store.stats(owner="v:alice")) and "yours" not in stats_html(store.stats())
+
+
 def test_trainer_formats(store):
     store.add_rating("Hi?", "Hello!", True)
     store.add_pair("Bye?", "Goodbye!", "Bye.", system="Be kind.")

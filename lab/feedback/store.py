@@ -405,9 +405,9 @@ class FeedbackStore:
             for r in self._rows("ratings", source)
         ]
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, owner: str | None = None) -> dict[str, int]:
         """Counts: ratings, pairs (explicit), liked, disliked, derived_pairs, prompts, and rows (ratings + pairs)
-        by origin: human, imported, simulated."""
+        by origin: human, imported, simulated; with ``owner``, also ``yours``: that visitor's rows."""
         counts = dict.fromkeys(("ratings", "pairs", "liked", "disliked", "human", "imported", "simulated"), 0)
         with self._connect() as db:
             for table in _TABLES.values():
@@ -421,6 +421,9 @@ class FeedbackStore:
                     counts[origin] += n
             prompts = db.execute("SELECT COUNT(*) FROM (SELECT prompt FROM ratings UNION SELECT prompt FROM pairs)")
             counts["prompts"] = prompts.fetchone()[0]
+            if owner:
+                counts["yours"] = sum(db.execute(f"SELECT COUNT(*) FROM {table} WHERE owner = ?", (owner,))
+                                      .fetchone()[0] for table in _TABLES.values())  # fmt: skip
         counts["disliked"] = counts["ratings"] - counts["liked"]
         counts["derived_pairs"] = len(self.derived_pairs())
         return counts

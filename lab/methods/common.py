@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 from peft import LoraConfig
 from transformers import TrainerCallback
 
+from lab import cpu
 from lab.feedback import FeedbackStore
 
 
@@ -26,10 +26,12 @@ def lora_config(rank: int = 16, task_type: str = "CAUSAL_LM", alpha: int | None 
 
 
 def setup_torch(seed: int = 0) -> None:
-    """Deterministic seeds; on a CPU use every core the machine gives us."""
+    """Deterministic seeds; on a CPU use every core the machine gives us, less one while the app generates."""
     torch.manual_seed(seed)
     if not torch.cuda.is_available():
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        threads = cpu.cores()
+        torch.set_num_threads(threads)
+        cpu.share_with_generation(threads)
 
 
 def trainer_kwargs(output_dir: str, steps: int, learning_rate: float, seed: int = 0) -> dict:
@@ -56,6 +58,10 @@ class RunCallback(TrainerCallback):
 
     ``on_step_end_hook(step, model)`` runs after each optimizer step (samples, live validation); time spent in it is
     kept in ``self.hook_seconds`` so that training time can be reported without evaluation time.
+
+    At each stage's start and after each step it also looks for the run's ``stop`` file and raises ``RunStopped``:
+    that is how Stop reaches a run trained inside the app's own process (ZeroGPU, :mod:`lab.gpu`), where no signal
+    can be sent; a worker process gets a signal as well.
     """
 
     def __init__(self, run, stage: str, on_step_end_hook=None):
@@ -64,6 +70,7 @@ class RunCallback(TrainerCallback):
         self.hook_seconds = 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
+        self._stop_if_asked()
         self.t0 = time.time()
         self.run.set_status(stage=self.stage, step=0, max_steps=state.max_steps, eta_seconds=None)
 
@@ -74,7 +81,14 @@ class RunCallback(TrainerCallback):
                 row[key] = value
         self.run.log_metrics(row)
 
+    def _stop_if_asked(self) -> None:
+        if self.run.stop_requested():
+            from lab.runs import RunStopped
+
+            raise RunStopped()
+
     def on_step_end(self, args, state, control, model=None, **kwargs):
+        self._stop_if_asked()
         if self.hook is not None:
             t = time.time()
             self.hook(state.global_step, model)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import LabError, access, runs
+from lab import LabError, access, cpu, runs
 from lab.access import Identity
 from lab.feedback import FeedbackStore, personas
 from lab.messages import content_text
@@ -145,14 +145,16 @@ def random_prompt(rng: random.Random | None = None) -> str:
 
 
 def stats_html(stats: dict[str, int]) -> str:
-    """The store's counts in one line: ratings (liked / disliked), pairs (explicit + derived), by origin."""
+    """The store's counts in one line: ratings (liked / disliked), pairs (explicit + derived), by origin, and the
+    visitor's own rows when ``stats`` has ``yours``."""
+    yours = f' · <b class="n-yours">yours {stats["yours"]}</b>' if "yours" in stats else ""
     n = {k: stats.get(k, 0) for k in ("ratings", "liked", "disliked", "pairs", "derived_pairs", "human", "imported",
                                       "simulated")}  # fmt: skip
     return (
         f'<div class="feedback-stats">Feedback store: <b class="n-ratings">{n["ratings"]}</b> ratings ({n["liked"]} '
         f"liked, {n['disliked']} disliked) · <b>{n['pairs']}</b> pairs (+{n['derived_pairs']} from a liked and a "
         f"disliked answer to the same prompt) · by origin: people {n['human']}, imported {n['imported']}, simulated "
-        f"{n['simulated']}</div>"
+        f"{n['simulated']}{yours}</div>"
     )
 
 
@@ -278,10 +280,11 @@ def simulate(
         raise LabError(f"simulated ratings: pick between 4 and {MAX_SIMULATE}, four answers per prompt (got {n}).")
     cfg, store = Config(), FeedbackStore()
     prompts, seed = simulation_plan(store, cfg)
-    set_threads()  # this process's torch threads, as for the chat (see lab.chat)
-    result = simulate_feedback(
-        personas.get(persona), model, store, n, prompts, seed=seed, progress=progress, owner=owner
-    )
+    with cpu.generating():  # a training worker leaves this generation a core (lab.cpu)
+        set_threads()  # this process's torch threads, as for the chat (see lab.chat)
+        result = simulate_feedback(
+            personas.get(persona), model, store, n, prompts, seed=seed, progress=progress, owner=owner
+        )
     return (
         f"✓ **{persona}** rated {result['ratings']} answers ({result['liked']} liked) and made {result['pairs']} "
         f"pairs ({result['ties']} ties) in {result['seconds']:.0f} s."

@@ -160,9 +160,10 @@ def _chat_section() -> tuple[gr.Dropdown, gr.HTML]:
     return model, stats
 
 
-def counts() -> str:
-    """The store's counts as the stats line shows them."""
-    return act.stats_html(FeedbackStore().stats())
+def counts(request: gr.Request | None = None) -> str:
+    """The store's counts as the stats line shows them, with the visitor's own rows ("yours": rated, voted,
+    simulated or imported by them)."""
+    return act.stats_html(FeedbackStore().stats(owner=_session(request) if request is not None else None))
 
 
 def list_models(current: str | None):
@@ -198,7 +199,7 @@ def chat(text: str, history: list | None, choice: str, temp: float, tokens: floa
 def like(history: list | None, meta: dict | None, data: gr.LikeData, request: gr.Request):
     meta, note = act.rate(history, data.index, data.liked, meta, _session(request))
     gr.Info(note, duration=2)
-    return meta, counts()
+    return meta, counts(request)
 
 
 @user_errors
@@ -206,7 +207,7 @@ def rate_answer(history: list | None, index: float | None, liked: bool | None, m
                 request: gr.Request):  # fmt: skip
     """``/rate`` for API clients: thumb up (``liked=True``) or down on the answer at ``index`` of the history."""
     meta, note = act.rate(history, None if index is None else int(index), bool(liked), meta, _session(request))
-    return meta, counts()
+    return meta, counts(request)
 
 
 @user_errors
@@ -228,7 +229,7 @@ def vote(which: str):
     @user_errors
     def store_vote(pending: dict | None, request: gr.Request):
         gr.Info(act.prefer(which, pending, _session(request)), duration=2)
-        return None, "", "", counts()
+        return None, "", "", counts(request)
 
     return store_vote
 
@@ -299,7 +300,7 @@ label model; pairs: id created source prompt chosen rejected model): all of it f
 @user_errors
 def delete_rows(k: str, text: str, request: gr.Request = None):
     gr.Info(act.delete_feedback(k, text, who=access.identify(request)), duration=3)
-    return "", act.feedback_table(k), counts()
+    return "", act.feedback_table(k), counts(request)
 
 
 @user_errors
@@ -312,7 +313,7 @@ def import_file(path: str | None, k: str, request: gr.Request = None):
         gr.Warning(str(e), title="Import refused: nothing was stored")
         return f"⚠ **Nothing was imported.**\n\n```\n{e}\n```", gr.skip(), gr.skip()
     gr.Info(note)
-    return f"✓ {note}", act.feedback_table(k), counts()
+    return f"✓ {note}", act.feedback_table(k), counts(request)
 
 
 # ------------------------------------------------------------------------------------- ② simulated raters
@@ -347,7 +348,7 @@ def _simulate_section(stats: gr.HTML) -> tuple[gr.Dropdown, gr.Dropdown, gr.Mark
 
 @user_errors
 def add_simulated(name: str, n: float, answering: str, request: gr.Request = None, progress=gr.Progress()):
-    return simulate_with_progress(name, n, answering, progress, _session(request)), counts()
+    return simulate_with_progress(name, n, answering, progress, _session(request)), counts(request)
 
 
 def simulate_with_progress(name: str, n: float, answering: str, progress, owner: str = "") -> str:
@@ -433,9 +434,9 @@ def simulate_rest(route: str, share, heldout, seed, persona: str, answering: str
     if not n:
         note = t("ui.rlhf.usable.nothing")
         gr.Info(note, duration=3)
-        return note, gr.skip(), counts(), *usable_view(route, share, heldout, seed, persona)
+        return note, gr.skip(), counts(request), *usable_view(route, share, heldout, seed, persona)
     note = simulate_with_progress(persona, n, answering, progress, _session(request))
-    return note, note, counts(), *usable_view(route, share, heldout, seed, persona)
+    return note, note, counts(request), *usable_view(route, share, heldout, seed, persona)
 
 
 def _results_section() -> runs_view.RunView:
@@ -451,14 +452,14 @@ def _feedback_refresh(model: gr.Dropdown, stats: gr.HTML, table: gr.Dataframe, u
     stamp_state = gr.State(None)
     timer = gr.Timer(FEEDBACK_POLL_SECONDS)
 
-    def poll_feedback(stamp: list | None, *form):
+    def poll_feedback(request: gr.Request, stamp: list | None, *form):
         now = act.store_stamp()
         if now == stamp:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return now, counts(), *usable_view(*form)
+        return now, counts(request), *usable_view(*form)
 
-    def page_load(current: str | None, *form):
-        return list_models(current), counts(), act.store_stamp(), act.feedback_table(), *usable_view(*form)
+    def page_load(request: gr.Request, current: str | None, *form):
+        return list_models(current), counts(request), act.store_stamp(), act.feedback_table(), *usable_view(*form)
 
     gr.on(None, page_load, [model, *usable_inputs], [model, stats, stamp_state, table, *usable_outputs],
           api_visibility="private")  # page load  # fmt: skip
