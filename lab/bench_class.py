@@ -20,7 +20,8 @@ defaults are used throughout (chat temperature 0.7 and 128-token replies, RFT Tr
 during the default RFT run, and that run's training seconds alone and with 5 chatters (each sends a message with a
 48-token reply every 20 s), for each policy of :data:`POLICIES`: ``share`` (the default, :mod:`lab.cpu`: the worker
 leaves the app a core while it generates), ``spin`` (no sharing; OpenMP threads spin while they wait, the default
-of PyTorch's OpenMP) and ``passive`` (no sharing; ``OMP_WAIT_POLICY=PASSIVE``: waiting threads sleep).
+of PyTorch's OpenMP), ``passive`` (no sharing; ``OMP_WAIT_POLICY=PASSIVE``: waiting threads sleep) and
+``share_passive`` (both).
 
 Benchmarks print and return numbers; they never fail a build. ``tests/test_class.py`` runs a small ``class``
 (10 students, the tiny model) and asserts its checks.
@@ -51,6 +52,7 @@ POLICIES = {
     "share": {},
     "spin": {"LAB_SHARE_CORES": "0"},
     "passive": {"LAB_SHARE_CORES": "0", "OMP_WAIT_POLICY": "PASSIVE"},
+    "share_passive": {"OMP_WAIT_POLICY": "PASSIVE"},
 }
 CAPPED = re.compile(r"the queue is full|per visitor")  # the queue caps' refusals (lab.texts runs.queue_full*)
 
