@@ -47,7 +47,6 @@ __all__ = ["bench_class", "bench_share", "burst", "chat_once"]
 TOKEN = "bench-teacher-token"
 PLACEHOLDER = "…"  # what the chat shows until the model's first token
 CHAT_TOKENS, CHAT_TEMPERATURE = 128, 0.7  # the page's defaults
-FINAL = ("done", "failed", "stopped", "dropped")
 POLICIES = {
     "share": {},
     "spin": {"LAB_SHARE_CORES": "0"},
@@ -218,12 +217,12 @@ def bench_class(students: int = 30, turns: int = 3, chat_model: str = "embedded"
 def _queue_clears(home: Path, within_s: float = 60) -> bool:
     """Does every run under ``home`` reach a final state within ``within_s`` seconds?"""
     deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        states = [runs.Run(p.parent).status().get("state") for p in (home / "runs").glob("*/config.json")]
-        if all(s in FINAL for s in states):
-            return True
-        time.sleep(0.5)
-    return False
+    try:
+        for config in (home / "runs").glob("*/config.json"):
+            runs.wait(runs.Run(config.parent), timeout=max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        return False
+    return True
 
 
 def bench_share(chatters: int = 5, every_s: float = 20.0, tokens: int = 48,
@@ -288,15 +287,11 @@ def _chatter(url: str, i: int, prompts: list[str], tokens: int, every_s: float, 
 
 def _train(url: str, home: Path) -> float | None:
     """Press Train (RFT, defaults) as a teacher and wait for the run: its ``train_seconds``."""
-    import json
-
     (client,) = _clients(url, 1)
     run_id = _run_id(client.predict(api_name="/train"))
     if run_id is None:
         return None
     run = runs.Run(home / "runs" / run_id)
-    while run.status().get("state") not in FINAL:
-        time.sleep(1)
-    summary = run.dir / "summary.json"
-    return json.loads(summary.read_text()).get("train_seconds") if summary.exists() else None
+    runs.wait(run, poll=1.0)
+    return (run.summary() or {}).get("train_seconds")
 

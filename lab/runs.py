@@ -352,7 +352,7 @@ def start(method: str, config: dict, owner: str = "") -> Run:
         if busy:
             run.set_status(state=WAITING, stage="waiting")
         else:
-            _spawn(run)
+            _spawn(run, statuses)
     return run
 
 
@@ -366,11 +366,12 @@ def _locked():
         yield
 
 
-def _spawn(run: Run) -> None:
-    """Start ``run``'s worker process (the caller holds the lock and has checked that nothing else trains); on
-    ZeroGPU, a thread of this process that trains inside one ``@spaces.GPU`` call (:mod:`lab.gpu`)."""
+def _spawn(run: Run, statuses: list[tuple[Run, dict]]) -> None:
+    """Start ``run``'s worker process (the caller holds the lock, has read the runs' ``statuses`` and checked that
+    nothing else trains); on ZeroGPU, a thread of this process that trains inside one ``@spaces.GPU`` call
+    (:mod:`lab.gpu`), sized from those statuses."""
     if gpu.zero_gpu():
-        seconds = gpu.run_seconds(_typical_seconds(_statuses())(run.config().get("method", "")))
+        seconds = gpu.run_seconds(_typical_seconds(statuses)(run.config().get("method", "")))
         run.set_status(state="queued", pid=os.getpid(), pid_start=_proc_start(os.getpid()), in_process=True,
                        gpu_seconds=seconds)  # fmt: skip
         threading.Thread(target=_execute_on_gpu, args=(run, seconds), name=f"run-{run.id}", daemon=True).start()
@@ -392,11 +393,12 @@ def _spawn(run: Run) -> None:
 def start_next() -> Run | None:
     """Start the first waiting run if nothing trains (after a run ends, and when the app starts); returns it."""
     with _locked():
-        active, waiting = _queue(_statuses())
+        statuses = _statuses()
+        active, waiting = _queue(statuses)
         if active is not None or not waiting:
             return None
         run = waiting[0][0]
-        _spawn(run)
+        _spawn(run, statuses)
         return run
 
 
