@@ -40,10 +40,11 @@ class LabError(Exception):
 
         self.key = message if texts.has_key(message) else None
         self.values = values
-        super().__init__(texts.t(message, **values) if self.key else message)
+        super().__init__(texts.t(message, texts.DEFAULT_LANGUAGE, **values) if self.key else message)
 
     def text(self, language: str | None = None) -> str:
-        """The message in ``language`` (English where it has no translation, or when raised without a key)."""
+        """The message in ``language`` — by default the current visitor's (``lab.texts.current_language``) —
+        English where it has no translation, or when raised without a key."""
         from lab import texts
 
         return texts.t(self.key, language, **self.values) if self.key else str(self)

@@ -1,10 +1,13 @@
 """User-facing text as keys with values: one table per language, one function that fills a key in.
 
-Every message the lab builds in Python — errors, status lines, plot titles, table headers — is a key in
-``assets/i18n/<language>.json`` with ``str.format`` fields (``"runs.no_run": "no run '{run_id}' under {folder}"``),
-filled by :func:`t`. A second language is one more JSON file with the same keys (``tests/test_texts.py`` fails
-when a key or a field is missing in any of them), not a rewrite. Gradio's ``gr.I18n`` translates only the page's
-static labels; text made at run time comes from here, in the language the caller asks for.
+Every text the lab shows — page labels, errors, status lines, plot titles, table headers — is a key in the JSON
+files of ``assets/i18n/<language>/`` (one file per concern: ``lab.json`` for messages, ``ui_rft.json`` for the RFT
+tab's labels, …) with ``str.format`` fields (``"runs.no_run": "no run '{run_id}' under {folder}"``), filled by
+:func:`t`. Each language is a folder with the same keys (``tests/test_texts.py`` fails when a key or a field is
+missing in any of them, or a key is in two files). The page's static labels go to Gradio's ``gr.I18n`` from the
+same tables (``lab.ui.lang``); text made at run time comes from :func:`t`, in the language asked for — or, when
+none is given, in the language of the visitor whose request is being answered (:func:`current_language`, set by
+``lab.ui.lang`` for every page event). The CLI prints English.
 
 A :class:`lab.LabError` raised with a key (``LabError("runs.no_run", run_id=..., folder=...)``) keeps the key and
 its values, so a page can show it in the visitor's language (:meth:`lab.LabError.text`); its ``str`` is English,
@@ -18,20 +21,26 @@ which the CLI prints.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "TEXTS_DIR", "fields", "has_key", "t", "table"]
+__all__ = [
+    "DEFAULT_LANGUAGE", "LANGUAGES", "TEXTS_DIR", "current_language", "fields", "has_key", "speaking", "t",
+    "table",
+]  # fmt: skip
 
 TEXTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "i18n"
 DEFAULT_LANGUAGE = "en"
 
 
 def _languages() -> tuple[str, ...]:
-    found = sorted(p.stem for p in TEXTS_DIR.glob("*.json"))
+    found = sorted(p.name for p in TEXTS_DIR.iterdir() if p.is_dir() and any(p.glob("*.json")))
     return tuple([DEFAULT_LANGUAGE] + [lang for lang in found if lang != DEFAULT_LANGUAGE])
 
 
@@ -39,11 +48,43 @@ LANGUAGES: tuple[str, ...] = _languages()
 """The languages with a table, English first."""
 
 
+_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("lab_language", default=None)
+
+
 @functools.cache
 def table(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
-    """The key → text table of one language (``{}`` for a language without a file)."""
-    path = TEXTS_DIR / f"{language}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    """The key → text table of one language: its folder's JSON files merged (``{}`` for a language without one).
+
+    A key in two files of one language is a mistake that would silently pick one: ``ValueError`` names both."""
+    merged: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for path in sorted((TEXTS_DIR / language).glob("*.json")):
+        for key, text in json.loads(path.read_text(encoding="utf-8")).items():
+            if key in merged:
+                raise ValueError(f"text key {key!r} is in both {where[key]} and {path.name} ({language})")
+            merged[key], where[key] = text, path.name
+    return merged
+
+
+def current_language() -> str:
+    """The language of the request being answered (:func:`speaking`), else English."""
+    return _CURRENT.get() or DEFAULT_LANGUAGE
+
+
+@contextlib.contextmanager
+def speaking(language: str | None) -> Iterator[None]:
+    """Within the block, :func:`t` without a language speaks ``language`` (threads started inside inherit it only
+    when they copy the context, as anyio's worker threads do).
+
+    >>> with speaking("xx"):
+    ...     current_language()
+    'xx'
+    """
+    token = _CURRENT.set(language)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
 
 
 def has_key(key: str) -> bool:
@@ -52,18 +93,19 @@ def has_key(key: str) -> bool:
 
 
 def t(key: str, language: str | None = None, /, **values: Any) -> str:
-    """The text of ``key`` in ``language`` (English where that language lacks it), its fields filled from ``values``.
+    """The text of ``key`` in ``language`` — by default the current visitor's (:func:`current_language`) —
+    English where that language lacks it, its fields filled from ``values``.
 
     An unknown key is a bug, not a user error: ``KeyError`` names it.
 
     >>> t("plots.waiting", "xx")  # no table for "xx": English
     'waiting for the first step…'
     """
-    text = table(language or DEFAULT_LANGUAGE).get(key)
+    text = table(language or current_language()).get(key)
     if text is None:
         text = table(DEFAULT_LANGUAGE).get(key)
     if text is None:
-        raise KeyError(f"no text for key {key!r} in {TEXTS_DIR / (DEFAULT_LANGUAGE + '.json')}")
+        raise KeyError(f"no text for key {key!r} in {TEXTS_DIR / DEFAULT_LANGUAGE}")
     return text.format(**values)
 
 

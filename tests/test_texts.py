@@ -27,15 +27,15 @@ def test_every_key_the_code_uses_is_in_the_english_table():
     used = used_keys()
     assert len(used) >= 2  # the scan finds keys (a broken pattern would find none and pass)
     missing = {key: where for key, where in used.items() if not texts.has_key(key)}
-    assert not missing, f"keys used in the code but missing from assets/i18n/en.json: {missing}"
+    assert not missing, f"keys used in the code but missing from assets/i18n/en/: {missing}"
 
 
 @pytest.mark.parametrize("language", texts.LANGUAGES)
 def test_every_language_has_the_same_keys_and_fields(language):
     english, other = texts.table("en"), texts.table(language)
-    assert set(other) == set(english), f"{language}.json: keys differ: {sorted(set(other) ^ set(english))[:10]}"
+    assert set(other) == set(english), f"{language}/: keys differ: {sorted(set(other) ^ set(english))[:10]}"
     for key, text in english.items():
-        assert texts.fields(other[key]) == texts.fields(text), f"{language}.json: {key}: fields differ"
+        assert texts.fields(other[key]) == texts.fields(text), f"{language}/: {key}: fields differ"
 
 
 def test_a_key_fills_its_fields_and_an_unknown_key_is_named():
