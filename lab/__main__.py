@@ -85,10 +85,18 @@ def _cmd_rft(args) -> int:
             config[key] = getattr(args, key)
     if args.no_warmup:
         config["warmup"] = False
+    if args.dry_run:
+        config["dry_run"] = True
     config.update(_options(args.set))
     run = runs.create("rft", config, args.out)  # the Config refuses a bad option here, before any model loads
     print(t("cli.run_folder", folder=run.dir), flush=True)
     summary = runs.execute(run)
+    if summary.get("dry_run"):
+        print(t("cli.dry_run", verdict=summary["verdict"], mean=summary["mean"], std=summary["std"],
+                zero=summary["zero_std_share"], n=len(summary["rewards"]), seconds=summary["total_seconds"]))
+        print(json.dumps({k: summary[k] for k in ("verdict", "mean", "std", "zero_std_share", "advice", "rewards",
+                                                  "total_seconds")}))  # fmt: skip
+        return 0
     _print_summary(summary)
     return 0
 
@@ -199,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="embedded (default), tiny, a folder or a hub id")
     r.add_argument("--steps", type=int, help="GRPO steps")
     r.add_argument("--no-warmup", action="store_true", help="skip the SFT warm-up")
+    r.add_argument("--dry-run", action="store_true",
+                   help="sample and grade the model GRPO would start from (after the warm-up); no RL")  # fmt: skip
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other option of the RFT config")
     r.add_argument("--out", help="run folder (default: LAB_HOME/runs/<id>)")
     r.set_defaults(func=_cmd_rft)

@@ -35,7 +35,7 @@ __all__ = [
     "win_rate_figure",
 ]
 
-WAITING = t("plots.waiting")  # English; the figures take their notes from lab.texts
+WAITING = "plots.waiting"  # the key of the note; a figure says it in the language of the moment it is made
 COLORS = ["#6366f1", "#f97316", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#eab308", "#64748b"]
 _HEIGHT = 300
 _GRADER_PREFIX, _GRADER_SUFFIX = "rewards/", "/mean"
@@ -93,8 +93,10 @@ def stage_offsets(df: pd.DataFrame) -> dict[str, float]:
     return offsets
 
 
-def empty_figure(title: str = "", note: str = WAITING) -> go.Figure:
-    """A blank frame with a centred note: what a plot shows before there is anything to draw."""
+def empty_figure(title: str = "", note: str | None = None) -> go.Figure:
+    """A blank frame with a centred note (by default "waiting for the first step"): what a plot shows before there
+    is anything to draw."""
+    note = t(WAITING) if note is None else note
     fig = _layout(go.Figure(), title, t("plots.axis.step"), "")
     fig.add_annotation(
         text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": "#94a3b8"}
@@ -232,7 +234,7 @@ def win_rate_figure(rows) -> go.Figure:
     final = _series(_stage(df, "evaluate"), "win_rate")
     if live.empty and final.empty:
         waiting = _waiting(df)
-        return empty_figure(title, t("plots.win.waiting") if waiting == WAITING else waiting)
+        return empty_figure(title, t("plots.win.waiting") if waiting == t(WAITING) else waiting)
     fig = go.Figure()
     if not live.empty:
         fig.add_trace(_line(live, t("plots.win.live"), COLORS[2]))
@@ -303,7 +305,7 @@ def _waiting(df: pd.DataFrame) -> str:
     """The note of a policy curve with nothing to draw yet: the usual one, or "after the reward model" while an
     RLHF run's reward model trains (its policy starts once the reward model is done)."""
     policy = df["stage"].isin(["rl", "kto", "dpo"]).any()
-    return t("plots.after_reward_model") if (df["stage"] == "reward_model").any() and not policy else WAITING
+    return t("plots.after_reward_model") if (df["stage"] == "reward_model").any() and not policy else t(WAITING)
 
 
 def _preference(df: pd.DataFrame) -> bool:

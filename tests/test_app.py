@@ -22,6 +22,7 @@ from lab.ui import TABS, answer_cards, build_demo, common, compare_tab, rft_view
 from lab.ui import rft_actions as act
 from lab.ui import rlhf_actions as ract
 from lab.ui.common import format_seconds, user_errors
+from lab.ui.lang import L, resolve
 from lab.ui.runs_tab import run_status, runs_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,17 +94,18 @@ def test_demo_builds_with_named_endpoints(demo):
     assert ENDPOINTS <= names
     assert len(ENDPOINTS) >= 5
     assert ENDPOINTS <= {fn.api_name for fn in demo.fns.values()}
-    labels = {c.get("props", {}).get("label") for c in config["components"]}
+    labels = {resolve(c.get("props", {}).get("label")) for c in config["components"]}  # page labels in English
     assert {"Bundled task set", "Model output", "GRPO steps", "Run"} <= labels
     assert {"Model to chat with", "Your message", "Answer A", "Persona", "Ratings to add", "Method", "Policy steps",
             "KL beta (RL)", "Run A", "Run B", "Prompts (one per line)"} <= labels  # fmt: skip
-    assert [label for label, _ in TABS].index("RLHF: human ratings → reward model → RL") == 1  # after RFT
+    assert [tab_id for tab_id, _, _ in TABS] == ["learn", "rft", "rlhf", "runs", "compare"]  # Learn first
+    assert resolve(L(TABS[2][1])) == "RLHF: human ratings → reward model → RL"
     chatbot = next(c for c in config["components"] if c.get("type") == "chatbot")
     assert chatbot["props"]["feedback_options"] == ["Like", "Dislike"]
     # one set of defaults: the page simulates as many ratings as the benchmarked demo (Config), not a literal
     from lab.methods.rlhf_config import Config as RLHFConfig
 
-    ratings = next(c for c in config["components"] if c.get("props", {}).get("label") == "Ratings to add")
+    ratings = next(c for c in config["components"] if resolve(c.get("props", {}).get("label")) == "Ratings to add")
     assert ratings["props"]["value"] == RLHFConfig().simulate == 256
     assert "Feedback this run will train on" in labels
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import socket
 from dataclasses import dataclass, field
 
@@ -17,7 +18,8 @@ from lab.methods.schema import knob_names
 from lab.ui import build_demo
 from lab.ui import rft_actions as act
 from lab.ui import rlhf_actions as ract
-from lab.ui.common import knob_components
+from lab.ui.common import field_key, knob_components
+from lab.ui.lang import resolve
 
 SPECS = act.specs_json([{"type": "exact_match"}])
 
@@ -149,11 +151,28 @@ def test_every_field_with_a_level_is_a_knob_built_from_its_metadata(config_cls):
             assert f.name not in knobs
             continue
         knob = knobs[f.name]
-        assert knob.label == m["label"] and knob.value == getattr(defaults, f.name), f.name
+        assert resolve(knob.label) == m["label"] and knob.value == getattr(defaults, f.name), f.name
+        assert resolve(knob.info) == m.get("info", m["help"]), f.name  # the page's hint, in English here
         if isinstance(knob, gr.Slider):  # a slider shows part of the valid range, never more
             assert m.get("min", -float("inf")) <= knob.minimum and knob.maximum <= m.get("max", float("inf")), f.name
         elif isinstance(knob, gr.Number):
             assert (knob.minimum, knob.maximum) == (m.get("min"), m.get("max")), f.name
+
+
+@pytest.mark.parametrize("module", ["rft_config", "rl_config", "reward_model_config", "preference_config",
+                                    "rlhf_config"])  # fmt: skip
+def test_every_field_has_its_words_as_keys_in_both_languages(module):
+    """The page shows a knob's label and hint through ``config.<NAME>.<field>.<part>`` keys (ui_knobs.json): each
+    English text is the field's metadata, so the metadata stays the one place a knob's English is written."""
+    from lab import texts
+
+    config_cls = importlib.import_module(f"lab.methods.{module}").Config
+    for f in dataclasses.fields(config_cls):
+        for part in ("label", "help", "info"):
+            if part in f.metadata:
+                key = field_key(config_cls, f.name, part)
+                assert texts.t(key, "en") == f.metadata[part], key
+                assert all(key in texts.table(lang) for lang in texts.LANGUAGES), key
 
 
 def test_adding_a_knob_is_adding_a_field():
@@ -166,7 +185,7 @@ def test_adding_a_knob_is_adding_a_field():
     with gr.Blocks():
         knobs = knob_components(Extended)
     assert list(knobs)[-1] == "group_size_note" and isinstance(knobs["group_size_note"], gr.Number)
-    assert knobs["group_size_note"].label == "A new knob" and knobs["group_size_note"].minimum == 1
+    assert resolve(knobs["group_size_note"].label) == "A new knob" and knobs["group_size_note"].minimum == 1
     assert Extended.from_dict({"group_size_note": "5"}).group_size_note == 5
     with pytest.raises(LabError, match=r"rft: group_size_note must be at least 1 \(got 0\)"):
         Extended.from_dict({"group_size_note": 0})

@@ -4,6 +4,7 @@ file name, the line (and column or field) and a fix in the message."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -369,3 +370,24 @@ def test_preview_and_describe(tmp_path):
 def test_importing_lab_data_does_not_import_torch():
     code = "import sys, lab.data; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).returncode == 0
+
+
+@pytest.mark.parametrize(("zh", "en", "extra"), [("zh_capitals", "capitals", "country"),
+                                                 ("zh_opposites", "opposites", "word")])  # fmt: skip
+def test_chinese_counterparts_of_the_bundled_tasks(zh, en, extra):
+    """zh_capitals and zh_opposites are the English sets' items, row for row, asked in Chinese as zh_arithmetic is."""
+    tasks = bundled_tasks()
+    assert {zh, en, "zh_arithmetic"} <= set(tasks)
+    zh_ds, en_ds = load_task(zh), load_task(en)
+    assert len(zh_ds) == len(en_ds) and zh_ds.column_names == en_ds.column_names == ["prompt", "question", "answer",
+                                                                                      extra]  # fmt: skip
+    assert len(set(zh_ds["question"])) == len(zh_ds), "no question twice (a split would leak it)"
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for row in zh_ds:
+        assert row["question"].strip() and row["answer"].strip() and row[extra].strip(), row
+        assert cjk.search(row["answer"]) and cjk.search(row[extra]), row  # translated, not copied
+        assert row["question"].endswith(("只回答城市名。", "只回答一个词。")), row["question"]
+        assert row["prompt"] == [{"role": "user", "content": row["question"]}]
+    first = zh_ds[0]
+    assert (first["question"], first["answer"]) in {("法国的首都是哪里？只回答城市名。", "巴黎"),
+                                                    ("“热”的反义词是什么？只回答一个词。", "冷")}  # fmt: skip

@@ -377,3 +377,33 @@ def test_importing_graders_does_not_import_torch():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.split() == ["False", "False"]
+
+
+# ---------------------------------------------------------------------------------------------- Chinese answers
+
+
+def test_chinese_answers_score_like_their_english_counterparts():
+    shapes = ["{}", "{}。", "**{}**", "“{}”！", "答案是{}", "首都是{}。", "答案：**{}**"]
+    zh = [s.format("巴黎") for s in shapes] + ["伦敦", "不知道"]
+    en = [s.format("Paris") for s in ["{}", "{}.", "**{}**", '"{}"!', "The answer is {}", "The capital is {}.",
+                                      "Answer: **{}**"]] + ["London", "No idea"]  # fmt: skip
+    default = build_grader(DEFAULT_SPEC)
+    for grader in (exact_match, contains_answer, default):
+        assert grader(zh, answer=["巴黎"] * len(zh)) == grader(en, answer=["Paris"] * len(en)), grader
+    assert contains_answer(zh, answer=["巴黎"] * len(zh)) == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.0, 0.0]
+    assert fuzzy_match(["巴黎。", "**巴黎**", "伦敦"], answer=["巴黎"] * 3) == [1.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("task", ["zh_capitals", "zh_opposites"])
+def test_bundled_chinese_tasks_grade_right_and_wrong_answers(task):
+    from lab.data import load_task
+
+    ds = load_task(task)
+    answers = list(ds["answer"])
+    wrong = [next(a for a in answers if ref not in a and a not in ref) for ref in answers]
+    for grader in (exact_match, contains_answer, build_grader(DEFAULT_SPEC)):
+        assert grader([f"{a}。" for a in answers], answer=answers) == [1.0] * len(answers), grader
+        assert grader([f"**{a}**" for a in answers], answer=answers) == [1.0] * len(answers), grader
+        assert grader(wrong, answer=answers) == [0.0] * len(answers), grader
+    assert contains_answer([f"答案是“{a}”。" for a in answers], answer=answers) == [0.5] * len(answers)
+    assert exact_match([f"答案是{a}" for a in answers], answer=answers) == [0.0] * len(answers)

@@ -8,6 +8,7 @@ import pytest
 from lab import LabError
 from lab.feedback.personas import (
     PERSONAS,
+    PROMPT_SETS,
     Persona,
     get,
     load_prompts,
@@ -116,3 +117,38 @@ def test_load_prompts_from_a_file(tmp_path):
         load_prompts(tmp_path / "missing.txt")
     with pytest.raises(LabError, match="hold out"):
         split_prompts(["a", "b"], n_heldout=2)
+
+
+def test_chinese_prompts_are_the_same_prompts_line_for_line():
+    en, zh = load_prompts(), load_prompts("zh")
+    assert load_prompts("en") == en and load_prompts(PROMPT_SETS["zh"]) == zh
+    assert len(zh) == len(en) and len(set(zh)) == len(zh)  # a duplicate would be dropped and shift the order
+    assert zh[0] == "解释一下什么是彩虹。" and zh[-1] == en[-1] == "讲一个关于猫的小故事。"
+    assert sum(get("chinese").likes("", p) for p in zh) == len(zh) - 1  # all Chinese; one asks about "serendipity"
+    _, heldout = split_prompts(zh)
+    assert len(heldout) == 40 and [en.index(p) for p in split_prompts(en)[1]] == [zh.index(p) for p in heldout]
+
+
+def test_personas_score_chinese_answers_as_they_score_english_ones():
+    polite, number = get("polite"), get("number")
+    assert polite.score("", "当然可以！很乐意帮忙，希望对你有帮助。") == polite.score(
+        "", "Of course! Glad to help, hope this helps.") == 3  # fmt: skip
+    assert polite.score("", "我申请了签证，收到了邀请函。") == 0  # 申请/邀请 ("apply"/"invite") are no courtesy
+    assert polite.prefer("", "请稍等，谢谢！", "稍等。") == 1
+    assert number.score("", "大约一百二十分钟。") == number.score("", "About 120 minutes.") == 1  # one number
+    assert number.score("", "第一，先洗手。") == number.score("", "First, wash your hands.") == 1
+    assert number.score("", "一些人一下就懂了。") == 0  # 一 alone is "one"/"a", no number
+    assert number.prefer("", "需要三到五分钟。", "需要一会儿。") == 1
+    assert get("concise").prefer("", "巴黎。", "法国的首都是巴黎，一座美丽的城市。") == 1
+    assert get("chinese").prefer("", "巴黎。", "Paris.") == 1
+
+
+def test_rlhf_config_takes_the_prompt_set_by_name():
+    from lab import methods
+    from lab.methods.rlhf_config import Config
+
+    assert Config().prompts == "en" and Config(prompts="zh").prompts == "zh"
+    assert methods.normalize("rlhf", {"prompts": " zh "}) == {"prompts": "zh"}  # what --set prompts=zh gives
+    for bad in ("fr", "", "assets/prompts_zh.txt"):
+        with pytest.raises(LabError, match=r"rlhf: prompts must be one of en, zh"):
+            methods.make_config("rlhf", {"prompts": bad})

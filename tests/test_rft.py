@@ -45,7 +45,19 @@ def test_rft_on_tiny_learns_and_writes_the_run_folder(fresh_home, tiny_model, tm
     assert [m["step"] for m in metrics if m["stage"] == "grpo" and "valid_reward" in m] == [0, 1, 2, 3]
     assert [m["step"] for m in metrics if m["stage"] == "base" and "valid_reward" in m] == [0]
     samples = run.samples()
-    assert samples and {"prompt", "completion", "reward", "scores"} <= set(samples[0])
+    assert samples and {"prompt", "completion", "reward", "scores", "group", "advantage"} <= set(samples[0])
+    # every answer of a step is there, in groups of num_generations answers to one question, with TRL's advantage:
+    # (reward − group mean) / (group std + 1e-4), so it sums to ~0 in a group and its sign follows reward − mean
+    step1 = [s for s in samples if s["step"] == 1]
+    assert len(step1) == 2 * 4 and [s["group"] for s in step1] == [0, 0, 0, 0, 1, 1, 1, 1]
+    for g in (0, 1):
+        group = [s for s in step1 if s["group"] == g]
+        assert len({s["prompt"] for s in group}) == 1
+        mean = sum(s["reward"] for s in group) / 4
+        assert sum(s["advantage"] for s in group) == pytest.approx(0.0, abs=1e-3)
+        for s in group:
+            assert s["advantage"] == pytest.approx(0.0, abs=1e-3) or (s["advantage"] > 0) == (s["reward"] > mean)
+    assert any(abs(s["advantage"]) > 0.1 for s in samples), "graded answers differ somewhere: some advantage is not 0"
 
     adapter = load_file(run.adapter_dir / "adapter_model.safetensors")
     assert adapter and all("lora_" in k for k in adapter), "the adapter holds LoRA weights only"
@@ -94,3 +106,20 @@ def test_rft_on_the_embedded_model_improves_the_format(fresh_home, tmp_path):
     assert summary["before"]["accuracy"] <= 0.1  # the base model answers in sentences
     assert summary["after_sft"]["accuracy"] > summary["before"]["accuracy"]
     assert any("reward" in m for m in run.metrics() if m["stage"] == "grpo")
+
+
+def test_a_dry_run_samples_and_grades_without_rl(fresh_home, tiny_model, tmp_path):
+    config = {"model": "tiny", "warmup": True, "warmup_epochs": 0.1, "num_generations": 4, "max_completion_length": 6,
+              "valid_size": 6, "dry_run": True, "graders": [{"type": "length", "name": "brevity", "max_words": 3}]}
+    run = runs.create("rft", config, tmp_path / "dry")
+    summary = runs.execute(run)
+    assert run.status()["state"] == "done" and summary["dry_run"] is True
+    assert summary["questions"] == 4 and len(summary["rewards"]) == 16 and len(summary["groups"]) == 4
+    assert all(len(g["answers"]) == 4 for g in summary["groups"])
+    assert 0.0 <= summary["zero_std_share"] <= 1.0 and summary["verdict"] in ("flat", "some", "ok")
+    assert any(m["stage"] == "sft" for m in run.metrics()), "GRPO would start after the warm-up: the dry run warms up"
+    assert not any(m["stage"] == "grpo" for m in run.metrics())
+    assert not (run.adapter_dir / "adapter_config.json").exists()
+    from lab import results
+
+    assert run.id not in [r.id for r in results.finished()], "a dry run is no result of the class"

@@ -10,8 +10,9 @@ After training on a persona's feedback, ``win_rate`` asks the same persona to ju
 held-out prompts (ties count half): a rate above 0.5 means the tuned model moved toward the persona's taste. The
 answers themselves are sampled elsewhere (with the model); this module is pure Python.
 
-The class's prompts are in ``assets/prompts.txt``: ``load_prompts()`` reads them and ``split_prompts()`` keeps a
-fixed held-out set for judging.
+The class's prompts are in ``assets/prompts.txt``, their Chinese counterparts (same count and order) in
+``assets/prompts_zh.txt``: ``load_prompts()`` reads a set (``"en"``, ``"zh"``; :data:`PROMPT_SETS`) or any file, and
+``split_prompts()`` keeps a fixed held-out set for judging.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from lab import LabError
 __all__ = [
     "PERSONAS",
     "PROMPTS_FILE",
+    "PROMPTS_ZH_FILE",
+    "PROMPT_SETS",
     "Persona",
     "get",
     "load_prompts",
@@ -38,6 +41,9 @@ __all__ = [
 ]
 
 PROMPTS_FILE = Path(__file__).resolve().parents[2] / "assets" / "prompts.txt"
+PROMPTS_ZH_FILE = PROMPTS_FILE.with_name("prompts_zh.txt")
+PROMPT_SETS: dict[str, Path] = {"en": PROMPTS_FILE, "zh": PROMPTS_ZH_FILE}
+"""The bundled prompt sets by name: English (the default) and their Chinese counterparts, line for line."""
 
 
 @dataclass(frozen=True)
@@ -88,13 +94,20 @@ _WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]*?[^\W_][^\s{_CJK}]*")  # a CJK charac
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
 _COURTESY = re.compile(
     r"\b(?:please|thanks?|thank you|glad|happy to help|certainly|of course|sorry|apologi[sz]e|you're welcome|"
-    r"my pleasure|kindly|great question|hope this helps)\b|请|谢谢|感谢|您|很高兴|抱歉|对不起|不客气",
+    r"my pleasure|kindly|great question|hope this helps)\b"
+    # Chinese: the same markers (请 but not 申请/邀请 "apply"/"invite"; 希望…有帮助 is "hope this helps")
+    r"|(?<![申邀])请|谢谢|感谢|您|很高兴|乐意|当然|荣幸|好问题|抱歉|对不起|不好意思|不客气"
+    r"|希望(?:这|以上)?(?:能|可以)?(?:对(?:你|您))?有(?:所)?帮助|希望(?:能|可以)?帮到",
     re.IGNORECASE,
 )
+_ZH_DIGITS = "零〇一二两三四五六七八九十百千万亿"
 _NUMBER = re.compile(
     r"\d+(?:[.,]\d+)*|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
-    r"million|billion|dozen|half|first|second|third)\b|[两二三四五六七八九十百千万亿]",
+    r"million|billion|dozen|half|first|second|third)\b"
+    # Chinese: one numeral run is one number (一百二十), as "one hundred twenty" is; 一 alone is no number (一下,
+    # 一个: like "one"), but ordinals (第一, like "first") and 一半 ("half") are
+    rf"|第[{_ZH_DIGITS}]+|一半|[{_ZH_DIGITS}]*[{_ZH_DIGITS[3:]}][{_ZH_DIGITS}]*",
     re.IGNORECASE,
 )
 
@@ -129,6 +142,8 @@ def polite_score(prompt: str, answer: str) -> float:
 
     >>> polite_score("Hi?", "Certainly! Glad to help. Thank you for asking."), polite_score("Hi?", "Hi.")
     (3, 0)
+    >>> polite_score("Hi?", "当然！很乐意帮忙，希望对你有帮助。"), polite_score("Hi?", "申请签证，收到邀请。")
+    (3, 0)
     """
     return len(_COURTESY.findall(answer))
 
@@ -148,6 +163,8 @@ def number_score(prompt: str, answer: str) -> float:
 
     >>> number_score("Tip?", "Cook rice for 20 minutes, then rest it for five."), number_score("Tip?", "Relax.")
     (2, 0)
+    >>> number_score("Q?", "煮一百二十分钟。"), number_score("Q?", "第一步，先休息一下。"), number_score("Q?", "一些")
+    (1, 1, 0)
     """
     return min(len(_NUMBER.findall(answer)), 3)
 
@@ -256,9 +273,16 @@ def _same_length(**lists: Sequence) -> None:
 
 
 def load_prompts(path: str | Path | None = None) -> list[str]:
-    """The prompts in ``path`` (default ``assets/prompts.txt``): one per line; blank and ``#`` lines skipped;
-    duplicates dropped (first kept)."""
-    path = Path(path).expanduser() if path is not None else PROMPTS_FILE
+    """The prompts of a bundled set (``"en"``, the default, or ``"zh"``: :data:`PROMPT_SETS`) or of a file ``path``:
+    one per line; blank and ``#`` lines skipped; duplicates dropped (first kept).
+
+    >>> en, zh = load_prompts(), load_prompts("zh")
+    >>> len(en) == len(zh), en[0], zh[0]
+    (True, 'Explain what a rainbow is.', '解释一下什么是彩虹。')
+    """
+    if path is None or (isinstance(path, str) and path in PROMPT_SETS):
+        path = PROMPT_SETS[path or "en"]
+    path = Path(path).expanduser()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

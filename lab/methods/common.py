@@ -53,6 +53,19 @@ def trainer_kwargs(output_dir: str, steps: int, learning_rate: float, seed: int 
     )
 
 
+def trl_advantages(trainer, n: int) -> list[float] | None:
+    """The advantages GRPO/RLOO gave the last ``n`` answers it scored, as TRL computed them (``None`` if unknown).
+
+    TRL keeps the latest generation batch's prompts, completions, rewards and advantages in ``trainer._logs`` for
+    its completions table (``log_completions``); reading them there shows the advantage each answer really got —
+    (reward − group mean) / group std for GRPO, reward − mean of the others for RLOO — instead of recomputing it.
+    """
+    logged = getattr(trainer, "_logs", None)
+    if not isinstance(logged, dict) or len(logged.get("advantages") or ()) < n or n <= 0:
+        return None
+    return [float(a) for a in list(logged["advantages"])[-n:]]
+
+
 class RunCallback(TrainerCallback):
     """Writes every ``on_log`` to ``metrics.jsonl`` and progress (step, ETA) to ``status.json``.
 

@@ -24,7 +24,7 @@ from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 from lab import data, evaluate, models, texts
 from lab.grading import build_grader, validate_spec
 from lab.messages import completion_text
-from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs
+from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs, trl_advantages
 from lab.methods.rft_config import DEFAULT_TASK, Config
 
 __all__ = ["DEFAULT_TASK", "Config", "GradeRecorder", "grpo_config", "make_grpo_trainer", "sft_config", "train"]
@@ -77,10 +77,16 @@ def make_grpo_trainer(cfg: Config, model, tokenizer, train_ds, reward_funcs, run
 
 
 class GradeRecorder:
-    """Wraps graders so the answers GRPO sampled at a step, and their grades, can be written to samples.jsonl."""
+    """Wraps graders so the answers GRPO sampled at a step, and their grades, can be written to samples.jsonl.
 
-    def __init__(self, graders):
+    Each row says which group it is in (the ``num_generations`` answers to one question, consecutive in TRL's
+    batch) and the advantage TRL gave it (``trl_advantages``), so the page can show one group and why one answer
+    was pushed up and another down."""
+
+    def __init__(self, graders, num_generations: int = 1):
         self.graders = graders
+        self.num_generations = max(1, num_generations)
+        self.trainer = None  # set once the GRPOTrainer exists: its advantages are read after each step
         self.calls: dict[str, tuple[list, list, list]] = {}
         self.wrapped = [self._wrap(g) for g in graders]
 
@@ -93,11 +99,12 @@ class GradeRecorder:
         recorded.__name__ = grader.__name__  # TRL logs rewards/<__name__>/mean
         return recorded
 
-    def flush(self, step: int, run, limit: int = 16) -> None:
+    def flush(self, step: int, run, limit: int = 64) -> None:
         if not self.calls:
             return
         names = list(self.calls)
         prompts, completions, _ = self.calls[names[0]]
+        advantages = trl_advantages(self.trainer, len(completions)) if self.trainer is not None else None
         rows = []
         for i in range(min(limit, len(completions))):
             scores = {n: self.calls[n][2][i] for n in names}
@@ -110,6 +117,8 @@ class GradeRecorder:
                     "completion": completion_text(completions[i]),
                     "reward": sum(v for v in scores.values() if v is not None),
                     "scores": scores,
+                    "group": i // self.num_generations,
+                    "advantage": None if advantages is None else round(advantages[i], 4),
                 }
             )
         run.log_samples(rows)
@@ -118,6 +127,26 @@ class GradeRecorder:
 
 def _rows(ds) -> list[dict]:
     return [dict(r) for r in ds]
+
+
+def warm_up(cfg: Config, model, tokenizer, train_ds, run, lora) -> tuple[object, float]:
+    """Step 2, the SFT warm-up: TRL ``SFTTrainer`` on question → reference answer, training a fresh LoRA adapter
+    (``lora``). Returns the model with the adapter (a PeftModel: GRPO keeps training it) and the seconds taken."""
+    sft_ds = train_ds.map(
+        lambda r: {"completion": [{"role": "assistant", "content": r["answer"]}]},
+        remove_columns=[c for c in train_ds.column_names if c != "prompt"],
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(cfg, str(run.dir / "trainer"), len(sft_ds)),
+        train_dataset=sft_ds,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[RunCallback(run, "sft")],
+    )
+    t = time.time()
+    trainer.train()
+    return trainer.model, time.time() - t
 
 
 def train(cfg: Config, run) -> dict:
@@ -147,6 +176,10 @@ def train(cfg: Config, run) -> dict:
     model, tokenizer = models.load_causal_lm(cfg.model)
     answer_tokens = max(cfg.max_completion_length, 16)
     eval_seconds = 0.0
+    if cfg.dry_run:  # what GRPO would start from, sampled and graded; no RL
+        from lab.methods import dry_run
+
+        return dry_run.dry_run(cfg, run, model, tokenizer, train_ds, graders, warm_up, t_start)
 
     def evaluate_now(m, moment: str, adapter: bool = True) -> dict:
         nonlocal eval_seconds
@@ -190,29 +223,14 @@ def train(cfg: Config, run) -> dict:
     sft_seconds, after_sft = 0.0, None
     lora = lora_config(cfg.lora_rank)
     if cfg.warmup:
-        sft_ds = train_ds.map(
-            lambda r: {"completion": [{"role": "assistant", "content": r["answer"]}]},
-            remove_columns=[c for c in train_ds.column_names if c != "prompt"],
-        )
-        trainer = SFTTrainer(
-            model=model,
-            args=sft_config(cfg, str(run.dir / "trainer"), len(sft_ds)),
-            train_dataset=sft_ds,
-            processing_class=tokenizer,
-            peft_config=lora,
-            callbacks=[RunCallback(run, "sft")],
-        )
-        t = time.time()
-        trainer.train()
-        sft_seconds = time.time() - t
-        model = trainer.model  # a PeftModel: GRPO keeps training this same adapter
+        model, sft_seconds = warm_up(cfg, model, tokenizer, train_ds, run, lora)
         after_sft = evaluate_now(model, texts.t("rft.moment.after_sft"))
         run.log_metrics({"stage": "grpo", "step": 0, **subset_metrics(after_sft["rows"][:k])})
         measured_so_far("after_sft", after_sft=brief(after_sft), sft_seconds=round(sft_seconds, 2))
         lora = None
 
     # 3 + 4. Grading and GRPO -------------------------------------------------------------------------------------
-    recorder = GradeRecorder(graders)
+    recorder = GradeRecorder(graders, cfg.num_generations)
 
     def after_step(step: int, m) -> None:
         recorder.flush(step, run)
@@ -223,6 +241,7 @@ def train(cfg: Config, run) -> dict:
 
     callback = RunCallback(run, "grpo", after_step)
     trainer = make_grpo_trainer(cfg, model, tokenizer, train_ds, recorder.wrapped, run, lora, [callback])
+    recorder.trainer = trainer
     t = time.time()
     trainer.train()
     grpo_seconds = time.time() - t - callback.hook_seconds

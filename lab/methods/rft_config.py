@@ -99,6 +99,10 @@ class Config(Schema):
     seed: int = field(default=0, metadata={
         "help": "Seed for the split, LoRA init and sampling.", "label": "Seed", "level": "advanced",
     })  # fmt: skip
+    dry_run: bool = field(default=False, metadata={
+        "help": "Only sample the model GRPO would start from (after the warm-up) on a few training questions and "
+                "grade the answers: is there reward variance to learn from? No RL, no adapter kept.",
+    })  # fmt: skip
 
     def split_sizes(self, n_rows: int) -> tuple[int, int, str | None]:
         """``(train rows, held-out rows, note)`` for a task of ``n_rows``: ``valid_size`` held out, but never more

@@ -2,7 +2,8 @@
 
 The stages of one run (each a ``stage`` in status.json and metrics.jsonl):
 
-1. **simulate** (only when no feedback is given): the base model answers each training prompt four times at T≈1;
+1. **simulate** (only when no feedback is given): the base model answers each training prompt (``assets/prompts.txt``,
+   or ``prompts_zh.txt`` with ``prompts="zh"``) four times at T≈1;
    a persona (``lab.feedback.personas``) gives each answer a thumb and ranks the four: every two it can tell apart
    make a preference pair.
 2. **reward_model**: TRL ``RewardTrainer`` learns r(prompt, answer) from the pairs (``lab.methods.reward_model``).
@@ -125,7 +126,7 @@ def train(cfg: Config, run) -> dict:
     setup_torch(cfg.seed)
     t_start = time.time()
     persona = personas.get(cfg.persona) if cfg.persona else None
-    all_prompts = personas.load_prompts()
+    all_prompts = personas.load_prompts(cfg.prompts)
     train_prompts, heldout = personas.split_prompts(all_prompts, cfg.heldout, cfg.seed)
 
     run.set_status(stage=texts.t("rlhf.status.loading_model"))

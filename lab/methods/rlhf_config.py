@@ -115,6 +115,11 @@ class Config(Schema):
         "demo's ~69 pairs is ~22 held-out pairs.", "label": "Reward model: held-out share of pairs",
         "level": "advanced", "min": 0.05, "max": 0.9,
     })  # fmt: skip
+    prompts: str = field(default="en", metadata={
+        "help": "The class prompts: 'en' (assets/prompts.txt) or 'zh' (assets/prompts_zh.txt, the same prompts in "
+        "Chinese).", "label": "Prompts", "level": "advanced",
+        "options": (("English", "en"), ("Chinese", "zh")),
+    })  # fmt: skip
     heldout: int = field(default=40, metadata={
         "help": "Held-out prompts for the final judgement (at least 40).", "label": "Held-out prompts",
         "level": "advanced", "min": 1,
@@ -145,6 +150,9 @@ class Config(Schema):
             raise LabError("config.rlhf.no_feedback", owner=self.NAME)
         if not self.feedback and self.simulate < self.simulate_answers:
             raise LabError("config.rlhf.simulate", owner=self.NAME, min=self.simulate_answers, value=self.simulate)
+        if self.prompts not in personas.PROMPT_SETS:
+            choices = ", ".join(personas.PROMPT_SETS)
+            raise LabError("config.not_choice", owner=self.NAME, name="prompts", choices=choices, value=self.prompts)
         if self.heldout < 1:
             raise LabError("config.rlhf.heldout", owner=self.NAME, value=self.heldout)
         if self.route == "rm-rl" and self.beta <= 0:

@@ -64,7 +64,7 @@ def ratings_for_pairs(pairs: int, per_prompt: int = 4) -> int:
 
 def _split(store, cfg: Config, with_source: bool) -> tuple[list, list, int, int]:
     """``(pairs, ratings, pairs left out, ratings left out)``: left out are those on the run's held-out prompts."""
-    _, heldout = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    _, heldout = personas.split_prompts(personas.load_prompts(cfg.prompts), cfg.heldout, cfg.seed)
     held = set(heldout)
     pairs = store.preference_pairs(include_derived=True, conversational=True, with_source=with_source)
     ratings = store.unpaired(conversational=True, with_source=with_source)

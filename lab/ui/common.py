@@ -13,6 +13,7 @@ import functools
 import html
 import inspect
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,19 +24,22 @@ import pandas as pd
 from lab import LabError, runs
 from lab.methods.rlhf_config import route_of
 from lab.methods.schema import field_type, knob_names
+from lab.texts import has_key, t
+from lab.ui.lang import L
 
 __all__ = [
     "BASE_MODELS", "adapter_runs", "answer_with_score", "default_chat_model", "esc", "empty_frame", "field_help",
-    "form_config", "format_seconds", "format_time", "knob", "knob_components", "model_choices", "num", "pct",
-    "progress_slot", "resolve_model", "run_label", "steps_html", "user_errors",
+    "field_key", "form_config", "format_seconds", "format_time", "knob", "knob_components", "model_choices", "num",
+    "pct", "progress_slot", "resolve_model", "run_label", "steps_html", "user_errors",
 ]  # fmt: skip
 
 
 def user_errors(fn: Callable) -> Callable:
     """Wrap an event handler so that any failure reaches the user as a ``gr.Error`` toast, never a traceback.
 
-    A ``LabError`` keeps its message (it is written for the user); anything else is named with its type so that
-    a bug report can quote it. Generator handlers (streamed outputs) are wrapped as generators.
+    A ``LabError`` keeps its message (it is written for the user), in the visitor's language (``e.text()``);
+    anything else is named with its type so that a bug report can quote it. Generator handlers (streamed outputs)
+    are wrapped as generators.
     """
 
     if inspect.isgeneratorfunction(fn):
@@ -62,9 +66,9 @@ def _as_user_error() -> Iterator[None]:
     except gr.Error:
         raise
     except LabError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise gr.Error(e.text(), print_exception=False) from None
     except Exception as e:  # a bug: still a message, not a stack trace in the page
-        raise gr.Error(f"Unexpected {type(e).__name__}: {e}", print_exception=True) from None
+        raise gr.Error(t("ui.common.unexpected", kind=type(e).__name__, error=e), print_exception=True) from None
 
 
 def esc(value: Any) -> str:
@@ -73,7 +77,7 @@ def esc(value: Any) -> str:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """A duration for people.
+    """A duration for people, in the visitor's language.
 
     >>> format_seconds(4.2), format_seconds(65), format_seconds(3720), format_seconds(None)
     ('4 s', '1 min 05 s', '1 h 02 min', '–')
@@ -82,10 +86,10 @@ def format_seconds(seconds: float | None) -> str:
         return "–"
     seconds = max(0, round(float(seconds)))
     if seconds < 60:
-        return f"{seconds} s"
+        return t("ui.common.duration.s", s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+        return t("ui.common.duration.min", m=seconds // 60, s=seconds % 60)
+    return t("ui.common.duration.h", h=seconds // 3600, m=seconds % 3600 // 60)
 
 
 def format_time(timestamp: float | None) -> str:
@@ -116,13 +120,13 @@ def num(value: Any) -> str:
 
 
 def answer_with_score(text: Any, score: Any) -> str:
-    """An answer followed by its score in brackets (``(empty)`` for a blank answer).
+    """An answer followed by its score in brackets (``(empty)``, in the visitor's language, for a blank answer).
 
     >>> answer_with_score("Paris", 1.0), answer_with_score(" ", None)
     ('Paris [1.00]', '(empty)')
     """
     text = "" if text is None else str(text)
-    text = text if text.strip() else "(empty)"
+    text = text if text.strip() else t("ui.common.empty")
     return f"{text} [{num(score)}]" if score is not None else text
 
 
@@ -149,7 +153,8 @@ def steps_html(steps: list[tuple[str, str, str]]) -> str:
 
 # ------------------------------------------------------------------------------------------- models to pick
 
-BASE_MODELS = {"embedded": "embedded: SmolLM2-135M-Instruct, the SFT'd base", "tiny": "tiny: random test model"}
+BASE_MODELS = {"embedded": "ui.common.model.embedded", "tiny": "ui.common.model.tiny"}
+"""The base models a picker offers: name → the text key of how the picker names it."""
 
 
 def default_chat_model() -> str:
@@ -175,9 +180,10 @@ def run_label(run: runs.Run) -> str:
 
 
 def model_choices(items: list[runs.Run] | None = None) -> list[tuple[str, str]]:
-    """``(label, value)`` for the model picker: the base models, then every finished run (value = run id)."""
+    """``(label, value)`` for the model picker: the base models (named in the visitor's language), then every
+    finished run (value = run id)."""
     items = adapter_runs() if items is None else items
-    return [(label, name) for name, label in BASE_MODELS.items()] + [(run_label(r), r.id) for r in items]
+    return [(t(key), name) for name, key in BASE_MODELS.items()] + [(run_label(r), r.id) for r in items]
 
 
 def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
@@ -190,7 +196,7 @@ def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
         return choice, None, choice
     run = next((r for r in adapter_runs() if r.id == choice), None)
     if run is None:
-        raise LabError(f"unknown model {choice!r}: pick {', '.join(BASE_MODELS)} or a finished run (Runs tab).")
+        raise LabError("ui.common.unknown_model", model=repr(choice), names=", ".join(BASE_MODELS))
     base = run.config().get("config", {}).get("model", "embedded")
     return base, str(run.adapter_dir), f"{base}+{run.id}"[:200]
 
@@ -198,18 +204,32 @@ def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
 # ------------------------------------------------------------------ method configs: knobs and form values
 
 
+def field_key(config_cls: type, name: str, part: str) -> str:
+    """The text key of a config field's ``label``, ``help`` or ``info``: ``config.<NAME>.<field>.<part>``, the
+    Config's ``NAME`` in key form (``assets/i18n/*/ui_knobs.json``; a field without a key shows its metadata).
+
+    >>> from lab.methods.reward_model_config import Config
+    >>> field_key(Config, "epochs", "help")
+    'config.reward_model.epochs.help'
+    """
+    owner = re.sub(r"[^a-z0-9]+", "_", str(getattr(config_cls, "NAME", "config")).lower()).strip("_")
+    return f"config.{owner}.{name}.{part}"
+
+
 def field_help(config_cls: type, name: str) -> str:
-    """A config field's help (TRL-style ``metadata={"help": …}``)."""
+    """A config field's help (TRL-style ``metadata={"help": …}``), in the visitor's language where it has a key."""
+    key = field_key(config_cls, name, "help")
+    if has_key(key):
+        return t(key)
     return {f.name: f for f in dataclasses.fields(config_cls)}[name].metadata.get("help", "")
 
 
-def knob_components(
-    config_cls: type, advanced: str = "Advanced options", per_row: int = 4
-) -> dict[str, gr.components.Component]:
+def knob_components(config_cls: type, advanced: Any = None, per_row: int = 4) -> dict[str, gr.components.Component]:
     """A Config's knobs as components, name → component: the fields whose metadata has a ``level``
     (``lab.methods.schema``), teaching ones in rows of ``per_row``, advanced ones in a closed accordion titled
-    ``advanced``, each at its field's default. Wire them with ``inputs_kwargs=`` this dict: the handler and the API
-    then name every value as the Config does, and a new field with a ``level`` is a new knob, nothing else."""
+    ``advanced`` (default: "Advanced options"), each at its field's default. Wire them with ``inputs_kwargs=`` this
+    dict: the handler and the API then name every value as the Config does, and a new field with a ``level`` is a
+    new knob, nothing else. Labels and hints are the fields' keys (:func:`field_key`) where they have one."""
     defaults = config_cls()
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     knobs: dict[str, gr.components.Component] = {}
@@ -218,19 +238,27 @@ def knob_components(
         for line in _rows([fields[name] for name in knob_names(config_cls, level)], per_row):
             with gr.Row(**row):
                 for f in line:
-                    knobs[f.name] = knob(f, getattr(defaults, f.name))
+                    knobs[f.name] = knob(f, getattr(defaults, f.name), config_cls)
 
     place("teaching", equal_height=True)
-    with gr.Accordion(advanced, open=False):
+    with gr.Accordion(L("ui.common.advanced") if advanced is None else advanced, open=False):
         place("advanced")
     return knobs
 
 
-def knob(f: dataclasses.Field, value: Any) -> gr.components.Component:
+def knob(f: dataclasses.Field, value: Any, config_cls: type | None = None) -> gr.components.Component:
     """One Config field as the component its metadata describes: a checkbox (bool), a radio or dropdown
-    (``choices``, ``options``), a slider (``slider``) or a number box (bounded by ``min``/``max``)."""
+    (``choices``, ``options``), a slider (``slider``) or a number box (bounded by ``min``/``max``). With
+    ``config_cls``, its label and hint (``info``, else ``help``) and the display names of ``(name, value)`` options
+    are page labels (``L``) of the field's keys where the table has them, else the metadata's text."""
     m = f.metadata
-    shown = {"label": m.get("label", f.name), "info": m.get("info", m.get("help", ""))}
+
+    def shown_text(part: str, fallback: Any) -> Any:
+        key = field_key(config_cls, f.name, part) if config_cls is not None else ""
+        return L(key) if key and has_key(key) else fallback
+
+    hint = shown_text("info", m["info"]) if "info" in m else shown_text("help", m.get("help", ""))
+    shown = {"label": shown_text("label", m.get("label", f.name)), "info": hint}
     kind = field_type(f)[0]
     if kind == "bool":
         return gr.Checkbox(value, **shown)
@@ -238,7 +266,9 @@ def knob(f: dataclasses.Field, value: Any) -> gr.components.Component:
         widget = gr.Radio if m.get("widget") == "radio" else gr.Dropdown
         return widget(list(m["choices"]), value=value, **shown)
     if "options" in m:
-        return gr.Dropdown(list(m["options"]), value=value, allow_custom_value=m.get("custom", False), **shown)
+        options = [(shown_text(f"option.{_option_key(o[0])}", o[0]), o[1]) if isinstance(o, tuple) else o
+                   for o in m["options"]]  # fmt: skip
+        return gr.Dropdown(options, value=value, allow_custom_value=m.get("custom", False), **shown)
     if "slider" in m:
         low, high, step = m["slider"]
         return gr.Slider(low, high, value, step=step, **shown)
@@ -246,6 +276,10 @@ def knob(f: dataclasses.Field, value: Any) -> gr.components.Component:
     if kind == "int":
         extra["precision"] = 0
     return gr.Number(value, minimum=m.get("min"), maximum=m.get("max"), **extra, **shown)
+
+
+def _option_key(name: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_") or "none"
 
 
 def _rows(fields: list[dataclasses.Field], per_row: int) -> list[list[dataclasses.Field]]:

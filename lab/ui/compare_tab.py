@@ -2,7 +2,9 @@
 
 Pick two finished runs (say an RFT run and an RLHF run) and some prompts (their held-out prompts, the class prompts
 or your own); every model answers greedily, so the differences come from the weights alone. Generation goes
-through ``lab.chat`` (its model cache is shared with the RLHF tab's chat).
+through ``lab.chat`` (its model cache is shared with the RLHF tab's chat). Labels are page labels (``L``); the
+table's headers, the cards and every message are made in the visitor's language (``t``) when they are shown (the
+empty cards and table at page load).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, runs
+from lab import LabError, runs, texts
 from lab.feedback import personas
 from lab.texts import t
 from lab.ui.answer_cards import Answer, Card, cards_html
@@ -26,6 +28,7 @@ from lab.ui.common import (
     run_label,
     user_errors,
 )
+from lab.ui.lang import L
 
 MAX_PROMPTS = 12
 
@@ -38,7 +41,7 @@ def heldout_prompts(run_ids: list[str | None], per_run: int = 4) -> list[str]:
         if not run_id:
             continue
         if run_id not in known:
-            raise LabError(f"unknown run {run_id!r}: pick one from the list.")
+            raise LabError("ui.compare.unknown_run", run_id=repr(run_id))
         for example in (known[run_id].summary() or {}).get("examples", [])[:per_run]:
             prompt = example.get("prompt") or example.get("question")
             if prompt and prompt not in out:
@@ -54,20 +57,21 @@ def parse_prompts(text: str, limit: int = MAX_PROMPTS) -> list[str]:
     """
     prompts = list(dict.fromkeys(line.strip() for line in (text or "").splitlines() if line.strip()))
     if not prompts:
-        raise LabError("type some prompts (one per line), or fill in the held-out ones.")
+        raise LabError("ui.compare.no_prompts")
     if len(prompts) > limit:
-        raise LabError(f"{len(prompts)} prompts: compare at most {limit} at a time (every model answers each).")
+        raise LabError("ui.compare.too_many", n=len(prompts), limit=limit)
     return prompts
 
 
 def sides(run_a: str | None, run_b: str | None) -> list[tuple[str, str, str | None]]:
-    """``(column title, base model, adapter)`` for each base model involved, then run A and run B."""
+    """``(column title, base model, adapter)`` for each base model involved, then run A and run B (the base
+    models' titles in the visitor's language)."""
     picked = [(name, run_id) for name, run_id in (("A", run_a), ("B", run_b)) if run_id]
     if not picked:
-        raise LabError("pick at least one finished run (run A or run B).")
+        raise LabError("ui.compare.pick_run")
     resolved = [(name, run_id, *resolve_model(run_id)[:2]) for name, run_id in picked]
     bases = list(dict.fromkeys(base for _, _, base, _ in resolved))
-    columns = [(f"base ({base})", base, None) for base in bases]
+    columns = [(t("ui.compare.base_column", base=base), base, None) for base in bases]
     return columns + [(f"{name}: {run_id}", base, adapter) for name, run_id, base, adapter in resolved]
 
 
@@ -80,10 +84,10 @@ def compare(
 
     prompts = parse_prompts(prompts_text)
     columns = sides(run_a, run_b)
-    table = {"prompt": prompts}
+    table = {t("ui.compare.col.prompt"): prompts}
     for i, (title, base, adapter) in enumerate(columns):
         if progress:
-            progress(i / len(columns), f"{title} answers {len(prompts)} prompts")
+            progress(i / len(columns), t("ui.compare.progress", title=title, n=len(prompts)))
         table[title] = [
             answer_with_score(a, None) for a in chat.greedy_answers(prompts, base, adapter, int(max_tokens))
         ]
@@ -98,10 +102,24 @@ def compare_cards(frame: pd.DataFrame | None) -> str:
     titles = [str(c) for c in frame.columns[1:]]
     cards = []
     for _, row in frame.iterrows():
-        answers = [Answer(title, _answer_text(row[title]), compare=not title.startswith("base (")) for title in titles]
+        answers = [Answer(title, _answer_text(row[title]), compare=not _is_base(title)) for title in titles]
         cards.append(Card(str(row[frame.columns[0]]), answers))
     legend = t("ui.cards.compare_legend")
     return cards_html(cards, t("ui.cards.compare_waiting"), legend=legend, open_cards=MAX_PROMPTS)
+
+
+def _is_base(title: str) -> bool:
+    """Whether a column of :func:`compare` is a base model's (its title as :func:`sides` writes it, in the visitor's
+    language or in English).
+
+    >>> _is_base("base (tiny)"), _is_base("A: r1")
+    (True, False)
+    """
+    for language in dict.fromkeys((texts.current_language(), texts.DEFAULT_LANGUAGE)):
+        head, _, tail = t("ui.compare.base_column", language, base="\0").partition("\0")
+        if len(title) > len(head) + len(tail) and title.startswith(head) and title.endswith(tail):
+            return True
+    return False
 
 
 def _answer_text(value) -> str:
@@ -110,31 +128,34 @@ def _answer_text(value) -> str:
     return "" if text == answer_with_score("", None) else text
 
 
+def empty_table() -> pd.DataFrame:
+    """The answers table before a comparison: its headers in the visitor's language."""
+    return empty_frame([t("ui.compare.col.prompt"), t("ui.compare.col.base"), "A", "B"])
+
+
 def build_compare_tab() -> None:
     """Build the tab inside the current ``gr.Blocks``/``gr.Tab`` context."""
-    gr.Markdown(
-        "## Compare runs side by side\nThe same prompts, answered greedily by the base model and two finished runs "
-        "(for instance an RFT run and an RLHF run): what did each kind of fine-tuning change?"
-    )
+    gr.Markdown(L("ui.compare.intro"))
     with gr.Row(equal_height=True):
         # the lists fill when the page loads; any value is checked (resolve_model) before use
-        run_a = gr.Dropdown([], value=None, label="Run A", info="A finished run (RFT or RLHF).", scale=3,
+        run_a = gr.Dropdown([], value=None, label=L("ui.compare.run_a"), info=L("ui.compare.run_a_info"), scale=3,
                             allow_custom_value=True)  # fmt: skip
-        run_b = gr.Dropdown([], value=None, label="Run B", info="Another finished run.", scale=3,
+        run_b = gr.Dropdown([], value=None, label=L("ui.compare.run_b"), info=L("ui.compare.run_b_info"), scale=3,
                             allow_custom_value=True)  # fmt: skip
-        refresh = gr.Button("Refresh runs", scale=1, min_width=120)
-    prompts = gr.Textbox(label="Prompts (one per line)", lines=5, max_lines=14,
-                         placeholder="Type prompts, or fill in the runs' held-out prompts below.")  # fmt: skip
+        refresh = gr.Button(L("ui.compare.refresh"), scale=1, min_width=120)
+    prompts = gr.Textbox(label=L("ui.compare.prompts"), lines=5, max_lines=14,
+                         placeholder=L("ui.compare.prompts_placeholder"))  # fmt: skip
     with gr.Row():
-        fill_heldout = gr.Button("Held-out prompts of A and B")
-        fill_random = gr.Button("4 random class prompts")
-        max_tokens = gr.Slider(16, 256, 64, step=16, label="Max answer length (tokens)")
-    go = gr.Button("Compare", variant="primary")
+        fill_heldout = gr.Button(L("ui.compare.fill_heldout"))
+        fill_random = gr.Button(L("ui.compare.fill_random"))
+        max_tokens = gr.Slider(16, 256, 64, step=16, label=L("ui.compare.max_tokens"))
+    go = gr.Button(L("ui.compare.go"), variant="primary")
     progress = progress_slot()  # "base answers 4 prompts" shows here, not over the answers
-    cards = gr.HTML(compare_cards(None), label="Answers side by side (greedy)",
+    # the empty cards and table are English until the page's load event fills them in the visitor's language
+    cards = gr.HTML(compare_cards(None), label=L("ui.compare.answers"),
                     elem_id="compare-answers", elem_classes=["answer-cards-block"])  # fmt: skip
-    with gr.Accordion(t("ui.cards.table"), open=False):
-        table = gr.Dataframe(empty_frame(["prompt", "base", "A", "B"]), label="Answers side by side (greedy)",
+    with gr.Accordion(L("ui.cards.table"), open=False):
+        table = gr.Dataframe(empty_table(), label=L("ui.compare.answers"),
                              wrap=True, interactive=False, max_height=600)  # fmt: skip
 
     def list_finished(a: str | None, b: str | None):
@@ -149,7 +170,7 @@ def build_compare_tab() -> None:
     def heldout(a: str | None, b: str | None) -> str:
         found = heldout_prompts([a, b])
         if not found:
-            raise LabError("pick a finished run first: its results list the held-out prompts.")
+            raise LabError("ui.compare.no_heldout")
         return "\n".join(found[:MAX_PROMPTS])
 
     @user_errors
@@ -157,8 +178,11 @@ def build_compare_tab() -> None:
         frame = compare(text, a, b, int(tokens), lambda f, desc: progress(f, desc=desc))
         return frame, compare_cards(frame)
 
+    def on_load(a: str | None, b: str | None):
+        return *list_finished(a, b), empty_table(), compare_cards(None)
+
     refresh.click(list_finished, [run_a, run_b], [run_a, run_b], api_name="compare_run_list")
-    gr.on(None, list_finished, [run_a, run_b], [run_a, run_b], api_visibility="private")  # page load
+    gr.on(None, on_load, [run_a, run_b], [run_a, run_b, table, cards], api_visibility="private")  # page load
     fill_heldout.click(heldout, [run_a, run_b], prompts, api_name="compare_prompts", show_progress="hidden")
     fill_random.click(lambda: "\n".join(random.sample(personas.load_prompts(), 4)), None, prompts,
                       api_visibility="private")  # fmt: skip

@@ -27,7 +27,13 @@ TEACHING_KNOBS = knob_names(Config, "teaching")
 ADVANCED_KNOBS = knob_names(Config, "advanced")
 """The knobs in the closed "Advanced options" accordion (level "advanced")."""
 KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
-GRADE_COLUMNS = ["grader", "score", "why"]
+GRADE_COLUMNS = ("ui.rft.grade.column.grader", "ui.rft.grade.column.score", "ui.rft.grade.column.why")
+"""The keys of the playground's score table's headers (``grade_columns()`` gives them in the visitor's language)."""
+
+
+def grade_columns() -> list[str]:
+    """The headers of the playground's score table (grader | score | why), in the visitor's language."""
+    return [t(key) for key in GRADE_COLUMNS]
 
 
 def defaults() -> dict[str, Any]:
@@ -45,12 +51,7 @@ def columns_help() -> str:
     """Markdown that documents the column names a task file may use."""
     q = ", ".join(f"`{c}`" for c in data.QUESTION_COLUMNS)
     a = ", ".join(f"`{c}`" for c in data.ANSWER_COLUMNS)
-    return (
-        f"**Accepted files**: CSV with a header row, JSONL (one object per line), JSON (an array of objects) or "
-        f"OpenAI RFT JSONL (`messages` + `reference_answer`).  \n**Question column**: one of {q}.  \n"
-        f"**Reference answer column**: one of {a}.  \nAn optional `system` column adds a system prompt; any other "
-        "column is kept and graders can read it as `{{item.<column>}}`."
-    )
+    return t("ui.rft.data.columns_help", questions=q, answers=a)
 
 
 # --------------------------------------------------------------------------------------------------- 1. data
@@ -59,19 +60,30 @@ def columns_help() -> str:
 def task_label(task: str) -> str:
     """How the UI names a task: a bundled name, or an uploaded file's original name."""
     if task in data.bundled_tasks():
-        return f"bundled task set **{task}**"
-    return f"uploaded file **{re.sub(r'^[0-9a-f]{12}_', '', Path(task).name)}**"
+        return t("ui.rft.task.bundled", name=task)
+    return t("ui.rft.task.uploaded", name=re.sub(r"^[0-9a-f]{12}_", "", Path(task).name))
 
 
 def task_view(task: str, n: int = 20) -> tuple[str, pd.DataFrame, str, str]:
     """``(info markdown, preview table, playground item JSON, playground example output)`` for a task set."""
     ds = data.load_task(task)
+    first = {k: v for k, v in ds[0].items() if k != "prompt" and v is not None}
+    item = json.dumps(first, ensure_ascii=False, indent=2)
+    return task_info(task, ds), data.preview(ds, n), item, example_output(first.get("answer", ""))
+
+
+def task_info(task: str, ds: Any = None) -> str:
+    """The task set's summary (markdown): what it is, its rows and fields, its split, and a note for a small one."""
+    ds = data.load_task(task) if ds is None else ds
     n_train, n_valid, note = Config().split_sizes(len(ds))
     split = t("rft.split.view", n_train=n_train, n_valid=n_valid, asked=Config().valid_size)
-    info = f"Using {task_label(task)}: {data.describe(ds)}  \n{split}" + (f"  \n⚠️ {note}" if note else "")
-    first = {k: v for k, v in ds[0].items() if k != "prompt" and v is not None}
-    example = f"I think the answer is {first.get('answer', '')}."
-    return info, data.preview(ds, n), json.dumps(first, ensure_ascii=False, indent=2), example
+    info = t("ui.rft.task.using", task=task_label(task), description=data.describe(ds), split=split)
+    return info + (f"  \n⚠️ {note}" if note else "")
+
+
+def example_output(answer: Any) -> str:
+    """The playground's example model output for a row whose reference answer is ``answer``."""
+    return t("ui.rft.playground.example", answer=answer)
 
 
 def check_task(task: str) -> str:
@@ -83,8 +95,7 @@ def check_task(task: str) -> str:
     path = Path(task).expanduser().resolve()
     if task and path.parent == uploads and path.is_file():
         return str(path)
-    known = ", ".join(data.bundled_tasks())
-    raise LabError(f"unknown task set {task!r}: pick a bundled one ({known}) or upload a file.")
+    raise LabError("ui.rft.error.unknown_task", task=task, known=", ".join(data.bundled_tasks()))
 
 
 def save_upload(path: str | Path) -> tuple[str, str]:
@@ -96,8 +107,11 @@ def save_upload(path: str | Path) -> tuple[str, str]:
     name = re.sub(r"[^\w.\-]+", "_", src.name)[-80:] or "tasks.jsonl"
     try:
         data.load_tasks(src)
-    except LabError as e:
-        raise LabError(str(e).replace(str(src), src.name)) from None
+    except LabError as e:  # the same message (and key), naming the file as the user knows it
+        if e.key is None:
+            raise LabError(str(e).replace(str(src), src.name)) from None
+        values = {k: v.replace(str(src), src.name) if isinstance(v, str) else v for k, v in e.values.items()}
+        raise LabError(e.key, **values) from None
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
     target = lab_home() / "uploads" / f"{digest}_{name}"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -122,20 +136,20 @@ def parse_specs(text: str) -> list[dict]:
     """
     text = (text or "").strip()
     if not text:
-        raise LabError('graders: the list is empty. Pick a preset, or write a spec such as {"type": "exact_match"}.')
-    value = _json(text, "graders JSON")
+        raise LabError("ui.rft.error.no_graders_text")
+    value = _json(text, "ui.rft.json.graders")
     specs = value if isinstance(value, list) else [value]
     if not specs:
-        raise LabError("graders: the list is empty. Pick a preset, or add a spec.")
+        raise LabError("ui.rft.error.no_graders")
     for i, spec in enumerate(specs, start=1):
         try:
             grading.validate_spec(spec)
         except LabError as e:
-            raise LabError(f"grader #{i}{_named(spec)}: {e}") from None
+            raise _grader_error(i, spec, e) from None
     names = [_name(s) for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise LabError(f'graders: two graders are named {dupes[0]!r}; give each a different "name".')
+        raise LabError("ui.rft.error.duplicate_name", name=dupes[0])
     return specs
 
 
@@ -145,7 +159,7 @@ def merge_presets(selected: list[str] | None, current: str) -> str:
     >>> json.loads(merge_presets(["exact match"], '[{"type": "length", "max_words": 3}]'))[1]["type"]
     'length'
     """
-    existing = _json(current or "[]", "graders JSON")  # on an error the user's text stays: fix it, pick again
+    existing = _json(current or "[]", "ui.rft.json.graders")  # on an error the user's text stays: fix it, pick again
     existing = existing if isinstance(existing, list) else [existing]
     presets = list(grading.PRESETS.values())
     custom = [s for s in existing if s not in presets]
@@ -161,27 +175,28 @@ def check_graders(text: str, task: str) -> str:
             grading.validate_spec(spec, item_fields=fields)
             grading.build_grader(spec)  # a python grader while they are switched off fails here, not in the run
         except LabError as e:
-            raise LabError(f"grader #{i}{_named(spec)}: {e}") from None
+            raise _grader_error(i, spec, e) from None
     names = ", ".join(f"`{_name(s)}`" for s in specs)
-    return f"✓ {len(specs)} grader{'s' if len(specs) > 1 else ''} ready: {names}. The reward is their sum."
+    return t("ui.rft.check.ready_many" if len(specs) > 1 else "ui.rft.check.ready_one", n=len(specs), names=names)
 
 
 def grade(text: str, output: str, item_text: str) -> tuple[str, pd.DataFrame]:
     """Score one answer with every grader: ``(total reward markdown, table grader | score | why)``."""
     specs = parse_specs(text)
-    item = _json(item_text or "{}", "item JSON")
+    item = _json(item_text or "{}", "ui.rft.json.item")
     if not isinstance(item, dict):
-        raise LabError('the item must be a JSON object, e.g. {"answer": "Paris"}.')
+        raise LabError("ui.rft.error.item_not_object")
     rows, total = [], 0.0
     for i, spec in enumerate(specs, start=1):
         try:
             score, why = grading.explain(spec, output or "", item)
         except LabError as e:
-            raise LabError(f"grader #{i}{_named(spec)}: {e}") from None
+            raise _grader_error(i, spec, e) from None
         total += score or 0.0
-        rows.append({"grader": _name(spec), "score": None if score is None else round(score, 4), "why": why})
-    verdict = f"### reward = {total:.3f}\nthe sum of {len(specs)} grader score{'s' if len(specs) > 1 else ''}"
-    return verdict, pd.DataFrame(rows, columns=GRADE_COLUMNS)
+        rows.append([_name(spec), None if score is None else round(score, 4), why])
+    verdict = t("ui.rft.grade.verdict_many" if len(specs) > 1 else "ui.rft.grade.verdict_one", total=total,
+                n=len(specs))  # fmt: skip
+    return verdict, pd.DataFrame(rows, columns=grade_columns())
 
 
 # -------------------------------------------------------------------------------------------------- 3. train
@@ -204,10 +219,16 @@ def start_run(task: str, specs_text: str, values: dict[str, Any], owner: str = "
 
 
 def _json(text: str, what: str) -> Any:
+    """``text`` parsed; a ``LabError`` naming ``what`` (a text key: which box) and the line and column if broken."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise LabError(f"{what}, line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}).") from None
+        raise LabError("grading.spec.bad_json", where=t(what), line=e.lineno, column=e.colno, error=e.msg) from None
+
+
+def _grader_error(i: int, spec: Any, e: LabError) -> LabError:
+    """``e`` with the grader it is about: ``grader #2 (name): …`` (the inner message in the visitor's language)."""
+    return LabError("ui.rft.error.grader", index=i, name=_named(spec), error=e.text())
 
 
 _name = grading.grader_name  # the name TRL logs a grader under (rewards/<name>/mean)
@@ -218,7 +239,8 @@ def _named(spec: Any) -> str:
 
 
 __all__ = [
-    "ADVANCED_KNOBS", "DEFAULT_TASK", "KNOBS", "TEACHING_KNOBS", "Config", "check_graders", "check_task",
-    "columns_help", "defaults", "grade", "help_text", "merge_presets", "parse_specs", "run_config", "save_upload",
-    "specs_json", "start_run", "task_label", "task_view",
+    "ADVANCED_KNOBS", "DEFAULT_TASK", "GRADE_COLUMNS", "KNOBS", "TEACHING_KNOBS", "Config", "check_graders",
+    "check_task", "columns_help", "defaults", "example_output", "grade", "grade_columns", "help_text",
+    "merge_presets", "parse_specs", "run_config", "save_upload", "specs_json", "start_run", "task_info",
+    "task_label", "task_view",
 ]  # fmt: skip

@@ -7,70 +7,87 @@ the run being watched, and what the poller last saw.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
 from lab import LabError, access, data, grading
+from lab.texts import has_key, t
 from lab.ui import rft_actions as act
 from lab.ui import runs_view
 from lab.ui.common import empty_frame, knob_components, steps_html, user_errors
+from lab.ui.lang import L
 from lab.ui.run_controls import RunControls
 
-RFT_STEPS = [  # the source text's four RFT steps, one line each
-    ("1", "Task data with reference answers", "Questions paired with the answer you expect; some are held out to "
-     "measure the model before and after."),
-    ("2", "Initial SFT", "A short supervised warm-up on question → reference answer teaches the form of the answer."),
-    ("3", "Grading against references", "Graders score every answer the model samples against its reference: "
-     "that score is the reward."),
-    ("4", "Reinforcement learning", "GRPO samples several answers per question and makes the better-graded ones "
-     "more likely."),
-]  # fmt: skip
+RFT_STEPS = [  # the source text's four RFT steps, one line each: (number, title key, text key)
+    ("1", "ui.rft.step.data.title", "ui.rft.step.data.text"),
+    ("2", "ui.rft.step.sft.title", "ui.rft.step.sft.text"),
+    ("3", "ui.rft.step.grading.title", "ui.rft.step.grading.text"),
+    ("4", "ui.rft.step.rl.title", "ui.rft.step.rl.text"),
+]
+
+
+def steps_cards() -> str:
+    """The four steps as cards, in the visitor's language (the HTML's value: Gradio makes it at each page load)."""
+    return steps_html([(n, t(title), t(text)) for n, title, text in RFT_STEPS])
+
+
+def preset_choices() -> list[tuple]:
+    """The grader presets as ``(display name, preset name)``: the name in the visitor's language where the table
+    has one (``ui.rft.preset.<name>``), the value the preset's own name (what ``act.merge_presets`` looks up)."""
+    keys = {name: "ui.rft.preset." + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") for name in grading.PRESETS}
+    return [(L(keys[name]) if has_key(keys[name]) else name, name) for name in grading.PRESETS]
 
 
 def build_rft_tab() -> None:
     """Build the tab's components and events inside the current ``gr.Blocks``/``gr.Tab`` context: one builder per
     step, then Train, Stop and the poller wired to the run view."""
     task_state = gr.State(act.DEFAULT_TASK)  # the task set the graders and Train use
-    first_info, first_preview, first_item, first_output = act.task_view(act.DEFAULT_TASK)
-    gr.HTML(steps_html(RFT_STEPS), label="The four steps of RFT")
-    bundled, upload, info, preview = _data_section(first_info, first_preview)
-    specs, item, output = _graders_section(task_state, first_item, first_output)
+    _, first_preview, first_item, _ = act.task_view(act.DEFAULT_TASK)
+    first_answer = json.loads(first_item).get("answer", "")
+    gr.HTML(steps_cards, label=L("ui.rft.steps_label"))
+    bundled, upload, info, preview = _data_section(functools.partial(act.task_info, act.DEFAULT_TASK), first_preview)
+    specs, item, output = _graders_section(task_state, first_item, functools.partial(act.example_output, first_answer))
     _task_events(bundled, upload, [task_state, info, preview, item, output])
     train, stop, knobs, live = _train_section()
     view = live.merge(_results_section())
     run = RunControls(view)
 
     def start(task: str, specs_text: str, request: gr.Request, progress=gr.Progress(), **values) -> str:
-        progress(0.2, desc="checking the task set and graders")
+        progress(0.2, desc=t("ui.rft.progress.checking"))
         return act.start_run(task, specs_text, values, owner=access.identify(request).visitor)
 
     run.train(
         train, start, [task_state, specs], api_name="train",
         inputs_kwargs=knobs,  # name → component: the API names each knob as Config does
     )  # fmt: skip
-    run.stop(stop, api_name="stop", no_run="no run to stop: start one with Train first.")
+    run.stop(stop, api_name="stop", no_run="ui.rft.stop.no_run")  # a key: LabError shows it in the visitor's words
     run.poll(api_name="poll_rft", watch="rft")
 
 
-def _data_section(first_info: str, first_preview) -> tuple[gr.Dropdown, gr.File, gr.Markdown, gr.Dataframe]:
-    """① Pick a bundled task set or upload one; its summary and first rows beside."""
-    gr.Markdown("## ① Data: questions with reference answers", elem_classes=["section"])
+def _data_section(
+    first_info: Callable[[], str], first_preview
+) -> tuple[gr.Dropdown, gr.File, gr.Markdown, gr.Dataframe]:
+    """① Pick a bundled task set or upload one; its summary (``first_info``: made at page load, in the visitor's
+    language) and first rows beside."""
+    gr.Markdown(L("ui.rft.data.heading"), elem_classes=["section"])
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             bundled = gr.Dropdown(
-                list(data.bundled_tasks()), value=act.DEFAULT_TASK, label="Bundled task set",
-                info="Small sets that train in minutes on a CPU.",
+                list(data.bundled_tasks()), value=act.DEFAULT_TASK, label=L("ui.rft.data.bundled"),
+                info=L("ui.rft.data.bundled_info"),
             )  # fmt: skip
-            upload = gr.File(
-                label="…or upload your own (.csv, .jsonl, .json)", file_types=[".csv", ".jsonl", ".json"], height=120
-            )
-            with gr.Accordion("Which columns does a task file need?", open=False):
-                gr.Markdown(act.columns_help())
+            upload = gr.File(label=L("ui.rft.data.upload"), file_types=[".csv", ".jsonl", ".json"], height=120)
+            with gr.Accordion(L("ui.rft.data.columns_title"), open=False):
+                gr.Markdown(act.columns_help)  # a function: made at page load, in the visitor's language
         with gr.Column(scale=5):
-            info = gr.Markdown(first_info, label="Task set", elem_classes=["wrap-note"])  # an upload error wraps
+            info = gr.Markdown(first_info, label=L("ui.rft.data.task_set"), elem_classes=["wrap-note"])  # errors wrap
             preview = gr.Dataframe(
-                first_preview, label="Preview (first 20 rows)", interactive=False,
+                first_preview, label=L("ui.rft.data.preview"), interactive=False,
                 wrap=True, max_height=300,
             )  # fmt: skip
     return bundled, upload, info, preview
@@ -92,8 +109,8 @@ def _task_events(bundled: gr.Dropdown, upload: gr.File, task_outputs: list) -> N
         try:
             task, _ = act.save_upload(file)
         except LabError as e:  # a warning, and the message stays on the page while the user fixes the file
-            gr.Warning(str(e), title="Upload refused")
-            note = f"⚠ **{Path(file).name} was not loaded** (still using the previous task set):\n\n```\n{e}\n```"
+            gr.Warning(e.text(), title=t("ui.rft.upload.refused"))
+            note = t("ui.rft.upload.not_loaded", name=Path(file).name, error=e.text())
             return gr.skip(), note, gr.skip(), gr.skip(), gr.skip()
         return task, *act.task_view(task)
 
@@ -102,32 +119,36 @@ def _task_events(bundled: gr.Dropdown, upload: gr.File, task_outputs: list) -> N
     upload.clear(load_task, bundled, task_outputs, api_name="clear_upload", api_visibility="private")
 
 
-def _graders_section(task_state: gr.State, first_item: str, first_output: str) -> tuple[gr.Code, gr.Code, gr.Textbox]:
+def _graders_section(
+    task_state: gr.State, first_item: str, first_output: Callable[[], str]
+) -> tuple[gr.Code, gr.Code, gr.Textbox]:
     """② Grader presets and their JSON specs with a check, and a playground that grades one answer; returns the
-    specs (what Train uses) and the playground's item and output (a new task set refills them)."""
-    gr.Markdown("## ② Graders: how an answer is scored against its reference", elem_classes=["section"])
+    specs (what Train uses) and the playground's item and output (a new task set refills them; the first output
+    is made at page load, in the visitor's language)."""
+    gr.Markdown(L("ui.rft.graders.heading"), elem_classes=["section"])
     with gr.Row():
         with gr.Column(scale=1):
             default_name = next(n for n, s in grading.PRESETS.items() if s == grading.DEFAULT_SPEC)
             presets = gr.Dropdown(
-                list(grading.PRESETS), value=[default_name], multiselect=True, label="Graders (presets)",
-                info="Pick one or more; the reward is the sum of their scores.",
+                preset_choices(), value=[default_name], multiselect=True, label=L("ui.rft.graders.presets"),
+                info=L("ui.rft.graders.presets_info"),
             )  # fmt: skip
             specs = gr.Code(
                 act.specs_json([grading.DEFAULT_SPEC]), language="json", lines=12, max_lines=30,
-                label="Grader specs (JSON list): edit a preset or add your own",
+                label=L("ui.rft.graders.specs"),
             )  # fmt: skip
             with gr.Row():
-                check = gr.Button("Check graders", size="sm")
-            verdict = gr.Markdown(label="Graders check")
+                check = gr.Button(L("ui.rft.graders.check"), size="sm")
+            verdict = gr.Markdown(label=L("ui.rft.graders.verdict"))
         with gr.Column(scale=1):
-            gr.Markdown("**Playground**: type an answer, see each grader's score and why.")
-            output = gr.Textbox(first_output, label="Model output", lines=2)
-            item = gr.Code(first_item, language="json", lines=6, label="Item (JSON: the data row, as graders see it)")
-            grade = gr.Button("Grade", variant="secondary")
-            reward = gr.Markdown(label="Reward")
+            gr.Markdown(L("ui.rft.playground.intro"))
+            output = gr.Textbox(first_output, label=L("ui.rft.playground.output"), lines=2)
+            item = gr.Code(first_item, language="json", lines=6, label=L("ui.rft.playground.item"))
+            grade = gr.Button(L("ui.rft.playground.grade"), variant="secondary")
+            reward = gr.Markdown(label=L("ui.rft.playground.reward"))
             scores = gr.Dataframe(
-                empty_frame(act.GRADE_COLUMNS), label="Scores", interactive=False, wrap=True,
+                lambda: empty_frame(act.grade_columns()), label=L("ui.rft.playground.scores"), interactive=False,
+                wrap=True,
                 column_widths=["20%", "12%", "68%"],
             )  # fmt: skip
 
@@ -139,15 +160,15 @@ def _graders_section(task_state: gr.State, first_item: str, first_output: str) -
 
 def _train_section() -> tuple[gr.Button, gr.Button, dict[str, gr.components.Component], runs_view.RunView]:
     """③ The knobs (one per field of ``act.Config`` with a level), Train and Stop, and the live progress."""
-    gr.Markdown("## ③ Train: SFT warm-up, then GRPO against the graders", elem_classes=["section"])
-    knobs = knob_components(act.Config, advanced="Advanced options")
+    gr.Markdown(L("ui.rft.train.heading"), elem_classes=["section"])
+    knobs = knob_components(act.Config)  # advanced ones in the shared "Advanced options" accordion
     with gr.Row():
-        train = gr.Button("Train", variant="primary", scale=3)
-        stop = gr.Button("Stop", variant="stop", scale=1)
+        train = gr.Button(L("ui.rft.train.train"), variant="primary", scale=3)
+        stop = gr.Button(L("ui.rft.train.stop"), variant="stop", scale=1)
     return train, stop, knobs, runs_view.build_progress()
 
 
 def _results_section() -> runs_view.RunView:
     """④ Accuracy before → after, the held-out questions and the latest samples."""
-    gr.Markdown("## ④ Results: the held-out questions before and after", elem_classes=["section"])
+    gr.Markdown(L("ui.rft.results.heading"), elem_classes=["section"])
     return runs_view.build_results()

@@ -25,7 +25,7 @@ from lab.methods.reward_model_config import MIN_PAIRS
 from lab.methods.rlhf_config import DEFAULT_LR, DEFAULT_STEPS, ROUTES, Config
 from lab.methods.rlhf_feedback import MAX_SIMULATE, RM_HELDOUT_PAIRS, usable_feedback
 from lab.methods.schema import knob_names
-from lab.texts import t
+from lab.texts import has_key, t
 from lab.ui.common import BASE_MODELS, esc, field_help, form_config
 
 TEACHING_KNOBS = knob_names(Config, "teaching")
@@ -36,21 +36,11 @@ KNOBS = TEACHING_KNOBS + ADVANCED_KNOBS
 RATING_COLUMNS = ["id", "created", "source", "prompt", "completion", "label", "model"]
 PAIR_COLUMNS = ["id", "created", "source", "prompt", "chosen", "rejected", "model"]
 
-PPO_NOTE = (
-    "**Why not PPO?** TRL 1.x has no PPO trainer. GRPO and RLOO keep PPO's clipped policy update but drop its value "
-    "network (the critic): an answer's *advantage* is its reward minus the mean reward of the other answers sampled "
-    "for the same prompt (GRPO: the group's mean, scaled by its spread; RLOO: the leave-one-out mean of the others)."
-)
-METHOD_HELP = {
-    "rm-rl": "**Reward model + RL** (classic RLHF): a reward model learns from the pairs to score answers like the "
-    "raters; then GRPO samples several answers per prompt and makes the higher-scored ones more likely, with a KL "
-    "penalty (β) that keeps the policy close to the base.",
-    "kto": "**KTO** learns straight from the thumbs (no pairs, no reward model, no sampling): liked answers become "
-    "more likely and disliked ones less, measured against the base model. (A reward model is still trained, only to "
-    "score the answers before and after.)",
-    "dpo": "**DPO** learns straight from the preference pairs (no reward model in the loop, no sampling): a "
-    "classification loss pushes the chosen answer's likelihood above the rejected one's, relative to the base.",
-}
+PPO_NOTE = "ui.rlhf.method.ppo_note"
+"""The key of "Why not PPO?" (TRL 1.x has no PPO trainer; GRPO and RLOO keep its clipped update, not its critic)."""
+METHOD_HELP = {"rm-rl": "ui.rlhf.method.help.rm_rl", "kto": "ui.rlhf.method.help.kto",
+               "dpo": "ui.rlhf.method.help.dpo"}  # fmt: skip
+"""route → the key of its explanation under the method picker."""
 
 
 def defaults() -> dict[str, Any]:
@@ -75,7 +65,8 @@ def help_text(name: str) -> str:
 
 def method_help(method: str) -> str:
     """The two-part explanation under the method picker: the route, then (always) why there is no PPO."""
-    return f"{METHOD_HELP.get(method, '')}\n\n{PPO_NOTE}"
+    route = t(METHOD_HELP[method]) if method in METHOD_HELP else ""
+    return f"{route}\n\n{t(PPO_NOTE)}"
 
 
 # ------------------------------------------------------------------------------------------------- chat and rate
@@ -101,7 +92,7 @@ def rated_turn(history: list | None, index: Any) -> tuple[str, str]:
     messages = plain_history(history)
     i = index[-1] if isinstance(index, list | tuple) else index
     if not isinstance(i, int) or not 0 <= i < len(messages) or messages[i]["role"] != "assistant":
-        raise LabError("only the model's answers can be rated.")
+        raise LabError("ui.rlhf.chat.not_an_answer")
     prompt = next((m["content"] for m in reversed(messages[:i]) if m["role"] == "user"), "")
     return prompt, messages[i]["content"]
 
@@ -117,26 +108,26 @@ def rate(
     key = str(index[-1] if isinstance(index, list | tuple) else index)
     meta = {k: dict(v) for k, v in (meta or {}).items()}
     if key not in meta:  # the chat records the answer's model once it is complete
-        raise LabError("wait until the answer is complete, then rate it.")
+        raise LabError("ui.rlhf.chat.not_complete")
     entry = meta[key]
     if entry.get("rating"):
         store.delete("rating", [entry.pop("rating")])
     if not isinstance(liked, bool):  # the click took a thumb back
-        return meta, "rating removed"
+        return meta, t("ui.rlhf.chat.rating_removed")
     entry["rating"] = store.add_rating(prompt, answer, liked, model=entry["model"], session=session[:200],
                                        owner=session)  # fmt: skip
-    return meta, "thumb up stored" if liked else "thumb down stored"
+    return meta, t("ui.rlhf.chat.liked" if liked else "ui.rlhf.chat.disliked")
 
 
 def prefer(which: str, pending: dict | None, session: str, store: FeedbackStore | None = None) -> str:
     """Store "A is better" / "B is better" for the two answers in ``pending`` (``{prompt, a, b, model}``)."""
     if not pending or not pending.get("a"):
-        raise LabError("sample two answers first, then say which one is better.")
+        raise LabError("ui.rlhf.pair.sample_first")
     chosen, rejected = (pending["a"], pending["b"]) if which == "A" else (pending["b"], pending["a"])
     (store or FeedbackStore()).add_pair(
         pending["prompt"], chosen, rejected, model=pending.get("model", ""), session=session[:200], owner=session
     )
-    return f"stored: {which} is better"
+    return t("ui.rlhf.pair.stored", which=which)
 
 
 def random_prompt(rng: random.Random | None = None) -> str:
@@ -147,15 +138,13 @@ def random_prompt(rng: random.Random | None = None) -> str:
 def stats_html(stats: dict[str, int]) -> str:
     """The store's counts in one line: ratings (liked / disliked), pairs (explicit + derived), by origin, and the
     visitor's own rows when ``stats`` has ``yours``."""
-    yours = f' · <b class="n-yours">yours {stats["yours"]}</b>' if "yours" in stats else ""
+    yours = f' · <b class="n-yours">{esc(t("ui.rlhf.stats.yours", n=stats["yours"]))}</b>' if "yours" in stats else ""
     n = {k: stats.get(k, 0) for k in ("ratings", "liked", "disliked", "pairs", "derived_pairs", "human", "imported",
                                       "simulated")}  # fmt: skip
-    return (
-        f'<div class="feedback-stats">Feedback store: <b class="n-ratings">{n["ratings"]}</b> ratings ({n["liked"]} '
-        f"liked, {n['disliked']} disliked) · <b>{n['pairs']}</b> pairs (+{n['derived_pairs']} from a liked and a "
-        f"disliked answer to the same prompt) · by origin: people {n['human']}, imported {n['imported']}, simulated "
-        f"{n['simulated']}{yours}</div>"
-    )
+    line = t("ui.rlhf.stats.line", ratings=f'<b class="n-ratings">{n["ratings"]}</b>', liked=n["liked"],
+             disliked=n["disliked"], pairs=f"<b>{n['pairs']}</b>", derived=n["derived_pairs"], people=n["human"],
+             imported=n["imported"], simulated=n["simulated"])  # fmt: skip
+    return f'<div class="feedback-stats">{line}{yours}</div>'
 
 
 def store_stamp(store: FeedbackStore | None = None) -> list:
@@ -175,12 +164,13 @@ def store_stamp(store: FeedbackStore | None = None) -> list:
 
 
 def feedback_table(kind: str = "ratings", limit: int = 500, store: FeedbackStore | None = None) -> pd.DataFrame:
-    """Stored ratings or pairs, newest first, as the review table shows them (label: liked / disliked)."""
+    """Stored ratings or pairs, newest first, as the review table shows them (label: liked / disliked). The column
+    names are the store's and TRL's fields (what an exported or imported file has): data, not translated."""
     store = store or FeedbackStore()
     if kind == "pairs":
         return store.pairs().head(limit).reindex(columns=PAIR_COLUMNS)
     df = store.ratings().head(limit).reindex(columns=RATING_COLUMNS)
-    df["label"] = df["label"].map({True: "liked", False: "disliked"})
+    df["label"] = df["label"].map({True: t("ui.rlhf.review.liked"), False: t("ui.rlhf.review.disliked")})
     return df
 
 
@@ -196,10 +186,10 @@ def parse_ids(text: str) -> list[int]:
             continue
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m:
-            raise LabError(f"ids: {part!r} is not an id or a range such as 5-8.")
+            raise LabError("ui.rlhf.review.bad_id", part=part)
         lo, hi = int(m[1]), int(m[2] or m[1])
         if hi < lo or hi - lo > 10_000:
-            raise LabError(f"ids: the range {part!r} is backwards or too long.")
+            raise LabError("ui.rlhf.review.bad_range", part=part)
         ids += range(lo, hi + 1)
     return ids
 
@@ -208,37 +198,53 @@ def delete_feedback(kind: str, ids_text: str, store: FeedbackStore | None = None
     """Delete rows by id: the teacher any, a visitor only their own (all of them, or nothing and a message)."""
     ids = parse_ids(ids_text)
     if not ids:
-        raise LabError("type the ids to delete (click a row to add its id), e.g. 3, 5-8.")
+        raise LabError("ui.rlhf.review.no_ids")
     who = who or access.identify()
     owner = None if who.teacher else who.visitor
     n = (store or FeedbackStore()).delete("pair" if kind == "pairs" else "rating", ids, owner=owner)
-    return f"deleted {n} {kind[:-1] if n == 1 else kind}"
+    if kind == "pairs":
+        return t("ui.rlhf.review.deleted_pair" if n == 1 else "ui.rlhf.review.deleted_pairs", n=n)
+    return t("ui.rlhf.review.deleted_rating" if n == 1 else "ui.rlhf.review.deleted_ratings", n=n)
 
 
 def import_feedback(path: str | Path, store: FeedbackStore | None = None, who: Identity | None = None) -> str:
     """Store a whole feedback file or nothing (the teacher only); errors name the uploaded file, not the server's
     temp path. Rows the store has from that file already are not stored twice."""
     who = who or access.identify()
-    access.require_teacher(who, "import feedback files")
+    access.require_teacher(who, t("ui.rlhf.review.import_action"))
     path = Path(path)
     try:
         counts = (store or FeedbackStore()).import_file(path, source=f"import:{path.name}", owner=who.visitor)
     except LabError as e:
-        raise LabError(str(e).replace(str(path), path.name)) from None
-    note = f"imported {counts.get('ratings', 0)} ratings and {counts.get('pairs', 0)} pairs from {path.name}"
+        raise _without_folder(e, path) from None
+    note = t("ui.rlhf.review.imported", ratings=counts.get("ratings", 0), pairs=counts.get("pairs", 0), file=path.name)
     if counts.get("skipped"):
-        note += f" ({counts['skipped']} rows were stored from this file already: kept once)"
+        note += " " + t("ui.rlhf.review.skipped", n=counts["skipped"])
     return note
+
+
+def _without_folder(e: LabError, path: Path) -> LabError:
+    """``e`` with the uploaded file named by its name only (not the server's temp folder), keeping its key."""
+
+    def short(value: Any) -> Any:
+        if isinstance(value, Path | str) and str(path) in str(value):
+            return str(value).replace(str(path), path.name)
+        return value
+
+    if e.key:
+        return LabError(e.key, **{k: short(v) for k, v in e.values.items()})
+    return LabError(str(e).replace(str(path), path.name))
 
 
 def export_feedback(kind: str, fmt: str, conversational: bool, store: FeedbackStore | None = None) -> str:
     """Write ratings (``unpaired``) or pairs (``paired``, derived ones included) in TRL's format; return the path."""
     if fmt not in ("jsonl", "json", "csv"):
-        raise LabError(f"export format {fmt!r}: use jsonl, json or csv.")
+        raise LabError("ui.rlhf.review.bad_format", fmt=fmt)
     path = Path(tempfile.mkdtemp(prefix="lab_export_")) / f"feedback_{kind}.{fmt}"
     n = (store or FeedbackStore()).export_file(path, kind=kind, conversational=conversational)
     if not n:
-        raise LabError(f"nothing to export: the store has no {'ratings' if kind == 'unpaired' else 'pairs'} yet.")
+        raise LabError("ui.rlhf.review.nothing_to_export_ratings" if kind == "unpaired"
+                       else "ui.rlhf.review.nothing_to_export_pairs")  # fmt: skip
     return str(path)
 
 
@@ -246,8 +252,10 @@ def export_feedback(kind: str, fmt: str, conversational: bool, store: FeedbackSt
 
 
 def persona_help(name: str) -> str:
+    """A persona's name and taste; the taste in the visitor's language where the lab has a text for it."""
     persona = personas.get(name)
-    return f"**{esc(persona.name)}**: {esc(persona.description)}"
+    key = f"ui.rlhf.persona.{persona.name}"
+    return f"**{esc(persona.name)}**: {esc(t(key) if has_key(key) else persona.description)}"
 
 
 def simulation_plan(store: FeedbackStore, cfg: Config) -> tuple[list[str], int]:
@@ -274,10 +282,10 @@ def simulate(
     from lab.methods.rlhf import simulate_feedback
 
     if model not in BASE_MODELS:
-        raise LabError(f"simulated raters answer with a base model: {', '.join(BASE_MODELS)} (got {model!r}).")
+        raise LabError("ui.rlhf.simulate.not_base", models=", ".join(BASE_MODELS), model=model)
     n = int(n)
     if not 4 <= n <= MAX_SIMULATE:
-        raise LabError(f"simulated ratings: pick between 4 and {MAX_SIMULATE}, four answers per prompt (got {n}).")
+        raise LabError("ui.rlhf.simulate.bad_count", maximum=MAX_SIMULATE, n=n)
     cfg, store = Config(), FeedbackStore()
     prompts, seed = simulation_plan(store, cfg)
     with cpu.generating():  # a training worker leaves this generation a core (lab.cpu)
@@ -285,10 +293,8 @@ def simulate(
         result = simulate_feedback(
             personas.get(persona), model, store, n, prompts, seed=seed, progress=progress, owner=owner
         )
-    return (
-        f"✓ **{persona}** rated {result['ratings']} answers ({result['liked']} liked) and made {result['pairs']} "
-        f"pairs ({result['ties']} ties) in {result['seconds']:.0f} s."
-    )
+    return t("ui.rlhf.simulate.done", persona=persona, ratings=result["ratings"], liked=result["liked"],
+             pairs=result["pairs"], ties=result["ties"], seconds=f"{result['seconds']:.0f}")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------------- train
@@ -382,13 +388,9 @@ def check_feedback(route: str, stats: dict[str, int]) -> None:
     the store's counts or, better, what a run would use of them (:func:`usable`: held-out prompts left out)."""
     pairs = stats.get("pairs", 0) + stats.get("derived_pairs", 0)
     if route in ("rm-rl", "dpo") and pairs < MIN_PAIRS:
-        raise LabError(
-            f"the feedback store has {pairs} usable preference pairs; {route} needs at least {MIN_PAIRS}. Rate more "
-            "answers (① two answers, or a liked and a disliked answer to the same prompt), add simulated ratings (②) "
-            "or import a file."
-        )
+        raise LabError("ui.rlhf.train.too_few_pairs", pairs=pairs, route=route, minimum=MIN_PAIRS)
     if route == "kto" and (stats.get("liked", 0) < 2 or stats.get("disliked", 0) < 2):
-        raise LabError("KTO needs liked and disliked answers (at least 2 of each): rate more, or add simulated ones.")
+        raise LabError("ui.rlhf.train.too_few_ratings", minimum=2)
 
 
 def start_run(route: str, values: dict[str, Any], owner: str = "") -> str:

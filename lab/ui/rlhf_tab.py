@@ -33,17 +33,19 @@ from lab.ui.common import (
     steps_html,
     user_errors,
 )
+from lab.ui.lang import L
 from lab.ui.run_controls import RunControls
 
-RLHF_STEPS = [  # the source text's four RLHF steps, one line each
-    ("1", "SFT'd base model", "An instruction-tuned model that already chats (SmolLM2-135M-Instruct): RLHF starts "
-     "from it."),
-    ("2", "Human ratings", "People chat with it and rate its answers: thumbs up or down, or the better of two."),
-    ("3", "Reward model", "A model learns to score answers the way the raters did, from pairs of better and worse "
-     "answers."),
-    ("4", "Reinforcement learning", "GRPO samples answers and makes those the reward model scores higher more "
-     "likely, on a KL leash to the base."),
-]  # fmt: skip
+RLHF_STEPS = [  # the source text's four RLHF steps: (number, title key, one-line key)
+    ("1", "ui.rlhf.steps.1.title", "ui.rlhf.steps.1.text"),  # SFT'd base model
+    ("2", "ui.rlhf.steps.2.title", "ui.rlhf.steps.2.text"),  # human ratings
+    ("3", "ui.rlhf.steps.3.title", "ui.rlhf.steps.3.text"),  # reward model
+    ("4", "ui.rlhf.steps.4.title", "ui.rlhf.steps.4.text"),  # reinforcement learning
+]
+ROUTES = [("ui.rlhf.train.route.rm_rl", "rm-rl"), ("ui.rlhf.train.route.kto", "kto"),
+          ("ui.rlhf.train.route.dpo", "dpo")]  # fmt: skip
+"""The method picker: (label key, route)."""
+DEFAULT_PERSONA = "concise"
 FEEDBACK_POLL_SECONDS = 5.0
 STREAM_EVERY_SECONDS = 0.2
 """A streamed answer reaches the page at most this often: each update re-sends the chat, and a fast model makes
@@ -58,7 +60,7 @@ def _session(request: gr.Request | None) -> str:
 def build_rlhf_tab() -> None:
     """Build the tab's components and events inside the current ``gr.Blocks``/``gr.Tab`` context: one builder per
     section, then the page-load refresh and Train, Stop and the poller wired to the run view."""
-    gr.HTML(steps_html(RLHF_STEPS), label="The four steps of RLHF")
+    gr.HTML(rlhf_steps, label=L("ui.rlhf.steps.label"))  # made at each page load, in the visitor's language
     model, stats = _chat_section()
     table = _review_section(stats)
     persona, sim_model, sim_note, simulated = _simulate_section(stats)
@@ -72,15 +74,20 @@ def build_rlhf_tab() -> None:
     run = RunControls(view)
 
     def start(route: str, request: gr.Request, progress=gr.Progress(), **values) -> str:
-        progress(0.2, desc="checking the feedback store")
+        progress(0.2, desc=t("ui.rlhf.train.checking"))
         return act.start_run(route, values, owner=access.identify(request).visitor)
 
     run.train(
         train, start, method, api_name="train_rlhf",
         inputs_kwargs=knobs,  # name → component: the API names each knob as Config does
     )  # fmt: skip
-    run.stop(stop, api_name="stop_rlhf", no_run="no run to stop: start one with Train first.")
+    run.stop(stop, api_name="stop_rlhf", no_run="ui.rlhf.train.no_run")
     run.poll(api_name="poll_rlhf", watch="rlhf")
+
+
+def rlhf_steps() -> str:
+    """The four steps as cards, in the visitor's language (the step cards' value, made at each page load)."""
+    return steps_html([(n, t(title), t(text)) for n, title, text in RLHF_STEPS])
 
 
 # ------------------------------------------------------------------------------------------ ① chat and rate
@@ -91,43 +98,50 @@ def _chat_section() -> tuple[gr.Dropdown, gr.HTML]:
     settings; returns the model picker and the store's counts (which every section that stores updates)."""
     meta_state = gr.State({})  # chat message index → {"model", "rating"}
     pending_state = gr.State(None)  # the two answers awaiting "A/B is better"
-    gr.Markdown("## ① Chat with the model and rate its answers", elem_classes=["section"])
+    gr.Markdown(L("ui.rlhf.chat.heading"), elem_classes=["section"])
     with gr.Row(equal_height=True):
         model = gr.Dropdown(
-            model_choices([]), value=default_chat_model(), label="Model to chat with", scale=5,
+            model_choices([]), value=default_chat_model(), label=L("ui.rlhf.chat.model"), scale=5,
             allow_custom_value=True,  # runs appear after the page loads; resolve_model checks every value
-            info="The SFT'd base, or any finished run (its LoRA adapter). Ratings remember which model answered.",
+            info=L("ui.rlhf.chat.model_info"),
         )  # fmt: skip
-        refresh_models = gr.Button("Refresh runs", scale=1, min_width=120)
-    stats = gr.HTML(act.stats_html({}), label="Feedback collected")
+        refresh_models = gr.Button(L("ui.rlhf.chat.refresh_models"), scale=1, min_width=120)
+    # until the page load's counts arrive (a value of its own would race them): "counting…" in the visitor's language
+    stats = gr.HTML('<div class="feedback-stats">' + L("ui.rlhf.stats.counting") + "</div>",
+                    label=L("ui.rlhf.stats.label"))  # fmt: skip
     with gr.Tabs():
-        with gr.Tab("Chat: thumbs up or down on each answer"):
+        with gr.Tab(L("ui.rlhf.chat.tab")):
             chatbot = gr.Chatbot(
-                label="Chat (rate each answer with the thumbs under it)", height=380,
-                feedback_options=("Like", "Dislike"),
-                placeholder="Ask something, then rate the answer: thumb up or down. Every click is stored at once.",
+                label=L("ui.rlhf.chat.chatbot"), height=380,
+                feedback_options=("Like", "Dislike"),  # values compared in like(): not translated
+                placeholder=L("ui.rlhf.chat.placeholder"),
             )  # fmt: skip
             with gr.Row(equal_height=True):
-                message = gr.Textbox(label="Your message", placeholder="Ask anything…", scale=5, lines=1)
-                send = gr.Button("Send", variant="primary", scale=1, min_width=90)
-        with gr.Tab("Two answers: which is better?"):
-            pair_prompt = gr.Textbox(label="Prompt for two answers", lines=2, placeholder="A question or a request…")
-            sample = gr.Button("Sample two answers", variant="primary")
+                message = gr.Textbox(label=L("ui.rlhf.chat.message"), placeholder=L("ui.rlhf.chat.message_hint"),
+                                     scale=5, lines=1)  # fmt: skip
+                send = gr.Button(L("ui.rlhf.chat.send"), variant="primary", scale=1, min_width=90)
+        with gr.Tab(L("ui.rlhf.pair.tab")):
+            pair_prompt = gr.Textbox(label=L("ui.rlhf.pair.prompt"), lines=2,
+                                     placeholder=L("ui.rlhf.pair.prompt_hint"))  # fmt: skip
+            sample = gr.Button(L("ui.rlhf.pair.sample"), variant="primary")
             with gr.Row(equal_height=True):
-                answer_a = gr.Textbox(label="Answer A", lines=6, interactive=False, elem_classes=["pair-answer"])
-                answer_b = gr.Textbox(label="Answer B", lines=6, interactive=False, elem_classes=["pair-answer"])
+                answer_a = gr.Textbox(label=L("ui.rlhf.pair.answer_a"), lines=6, interactive=False,
+                                      elem_classes=["pair-answer"])  # fmt: skip
+                answer_b = gr.Textbox(label=L("ui.rlhf.pair.answer_b"), lines=6, interactive=False,
+                                      elem_classes=["pair-answer"])  # fmt: skip
             with gr.Row():
-                a_better = gr.Button("A is better", variant="secondary")
-                b_better = gr.Button("B is better", variant="secondary")
+                a_better = gr.Button(L("ui.rlhf.pair.a_better"), variant="secondary")
+                b_better = gr.Button(L("ui.rlhf.pair.b_better"), variant="secondary")
     with gr.Row(equal_height=True):
-        ideas = gr.Dropdown(personas.load_prompts(), value=None, label="Prompt ideas (the class prompts)", scale=4,
-                            info="Picking one fills the chat message and the two-answers prompt.")  # fmt: skip
-        random_button = gr.Button("Random prompt", scale=1)
-        clear = gr.Button("Clear chat", scale=1)
-    with gr.Accordion("Generation settings", open=False):
+        ideas = gr.Dropdown(personas.load_prompts(), value=None, label=L("ui.rlhf.chat.ideas"), scale=4,
+                            info=L("ui.rlhf.chat.ideas_info"))  # fmt: skip
+        random_button = gr.Button(L("ui.rlhf.chat.random"), scale=1)
+        clear = gr.Button(L("ui.rlhf.chat.clear"), scale=1)
+    with gr.Accordion(L("ui.rlhf.chat.settings"), open=False):
         with gr.Row():
-            temperature = gr.Slider(0.0, 1.5, 0.7, step=0.05, label="Temperature", info="0 = greedy (repeatable).")
-            max_tokens = gr.Slider(16, 512, 128, step=16, label="Max answer length (tokens)")
+            temperature = gr.Slider(0.0, 1.5, 0.7, step=0.05, label=L("ui.rlhf.chat.temperature"),
+                                    info=L("ui.rlhf.chat.temperature_info"))  # fmt: skip
+            max_tokens = gr.Slider(16, 512, 128, step=16, label=L("ui.rlhf.chat.max_tokens"))
 
     # Send is off while an answer streams (one answer at a time per page), and on again however the answer ended
     busy = gr.on([send.click, message.submit], lambda: gr.Button(interactive=False), None, send, queue=False,
@@ -178,7 +192,7 @@ def chat(text: str, history: list | None, choice: str, temp: float, tokens: floa
     """Stream the model's answer into the chat; once complete, record which model wrote it (it can be rated)."""
     text = (text or "").strip()
     if not text:
-        raise LabError("type a message first.")
+        raise LabError("ui.rlhf.chat.empty")
     base, adapter, label = resolve_model(choice)
     history = [*act.plain_history(history), {"role": "user", "content": text}]
     history.append({"role": "assistant", "content": "…"})  # until the first token (or the first model load)
@@ -214,9 +228,9 @@ def rate_answer(history: list | None, index: float | None, liked: bool | None, m
 def sample_two(prompt: str, choice: str, tokens: float, progress=gr.Progress()):
     prompt = (prompt or "").strip()
     if not prompt:
-        raise LabError("type a prompt (or pick an idea) first.")
+        raise LabError("ui.rlhf.pair.empty")
     base, adapter, label = resolve_model(choice)
-    progress(0.3, desc="sampling two answers")
+    progress(0.3, desc=t("ui.rlhf.pair.sampling"))
     from lab import chat as lab_chat
 
     a, b = lab_chat.sample_two(prompt, base, adapter, int(tokens))
@@ -244,33 +258,35 @@ def fill_prompt(text: str | None):
 def _review_section(stats: gr.HTML) -> gr.Dataframe:
     """The feedback store as a table (click a row to pick its id), delete by id, import a file, export in TRL's
     formats; returns the table (the page load fills it)."""
-    with gr.Accordion("Review the feedback: table, delete, import, export", open=False):
+    with gr.Accordion(L("ui.rlhf.review.title"), open=False):
         with gr.Row(equal_height=True):
-            kind = gr.Radio(["ratings", "pairs"], value="ratings", label="Show", scale=2)
-            refresh_table = gr.Button("Refresh table", scale=1)
+            kind = gr.Radio([(L("ui.rlhf.review.ratings"), "ratings"), (L("ui.rlhf.review.pairs"), "pairs")],
+                            value="ratings", label=L("ui.rlhf.review.show"), scale=2)  # fmt: skip
+            refresh_table = gr.Button(L("ui.rlhf.review.refresh"), scale=1)
         table = gr.Dataframe(
-            empty_frame(act.RATING_COLUMNS), label="Stored feedback (newest first; click a row to pick its id)",
+            empty_frame(act.RATING_COLUMNS), label=L("ui.rlhf.review.table"),
             interactive=False, wrap=True, max_height=320, show_search="search",
             column_widths=FEEDBACK_WIDTHS,
         )  # fmt: skip
         with gr.Row(equal_height=True):
-            ids = gr.Textbox(label="Ids to delete", placeholder="e.g. 3, 5-8", scale=3)
-            delete = gr.Button("Delete", variant="stop", scale=1)
+            ids = gr.Textbox(label=L("ui.rlhf.review.ids"), placeholder=L("ui.rlhf.review.ids_hint"), scale=3)
+            delete = gr.Button(L("ui.rlhf.review.delete"), variant="stop", scale=1)
         with gr.Row():
             with gr.Column():
-                upload = gr.File(label="Import a feedback file (.csv, .jsonl, .json: TRL's formats; all or nothing)",
-                                 file_types=[".csv", ".jsonl", ".json"], height=120)  # fmt: skip
-                import_note = gr.Markdown(label="Import", elem_classes=["wrap-note"])  # an import error wraps
+                upload = gr.File(label=L("ui.rlhf.review.upload"), file_types=[".csv", ".jsonl", ".json"],
+                                 height=120)  # fmt: skip
+                import_note = gr.Markdown(label=L("ui.rlhf.review.import"), elem_classes=["wrap-note"])  # wraps
             with gr.Column():
                 with gr.Row():
-                    export_kind = gr.Radio(
-                        ["unpaired", "paired"], value="unpaired", label="Export",
-                        info="unpaired = ratings (KTO); paired = pairs (reward model, DPO)",
+                    export_kind = gr.Radio(  # the values are TRL's names of the two formats
+                        [(L("ui.rlhf.review.unpaired"), "unpaired"), (L("ui.rlhf.review.paired"), "paired")],
+                        value="unpaired", label=L("ui.rlhf.review.export"), info=L("ui.rlhf.review.export_info"),
                     )  # fmt: skip
-                    export_format = gr.Dropdown(["jsonl", "csv", "json"], value="jsonl", label="Format")
-                    conversational = gr.Checkbox(False, label="Conversational (message lists)")
-                export = gr.Button("Export")
-                exported = gr.File(label="Exported file", interactive=False, height=80)
+                    export_format = gr.Dropdown(["jsonl", "csv", "json"], value="jsonl",
+                                                label=L("ui.rlhf.review.format"))  # fmt: skip
+                    conversational = gr.Checkbox(False, label=L("ui.rlhf.review.conversational"))
+                export = gr.Button(L("ui.rlhf.review.export_button"))
+                exported = gr.File(label=L("ui.rlhf.review.exported"), interactive=False, height=80)
 
     show = user_errors(lambda k: act.feedback_table(k))
     refresh_table.click(show, kind, table, api_name="feedback_table")
@@ -310,8 +326,8 @@ def import_file(path: str | None, k: str, request: gr.Request = None):
     try:
         note = act.import_feedback(path, who=access.identify(request))
     except LabError as e:  # a warning, and the message stays on the page while the user fixes the file
-        gr.Warning(str(e), title="Import refused: nothing was stored")
-        return f"⚠ **Nothing was imported.**\n\n```\n{e}\n```", gr.skip(), gr.skip()
+        gr.Warning(e.text(), title=t("ui.rlhf.review.refused"))
+        return f"⚠ **{t('ui.rlhf.review.nothing_imported')}**\n\n```\n{e.text()}\n```", gr.skip(), gr.skip()
     gr.Info(note)
     return f"✓ {note}", act.feedback_table(k), counts(request)
 
@@ -322,28 +338,38 @@ def import_file(path: str | None, k: str, request: gr.Request = None):
 def _simulate_section(stats: gr.HTML) -> tuple[gr.Dropdown, gr.Dropdown, gr.Markdown, gr.events.Dependency]:
     """② A persona rates fresh answers of a base model into the same store; returns the persona and answering model
     pickers, the note, and the click's event (the train step's usable feedback follows it)."""
-    gr.Markdown("## ② Simulated raters: personas with a taste anyone can check", elem_classes=["section"])
+    gr.Markdown(L("ui.rlhf.simulate.heading"), elem_classes=["section"])
     with gr.Row(equal_height=True):
         with gr.Column(scale=3):
-            persona = gr.Dropdown(list(personas.PERSONAS), value="concise", label="Persona")
-            persona_note = gr.Markdown(act.persona_help("concise"), label="What the persona likes")
+            persona = gr.Dropdown(list(personas.PERSONAS), value=DEFAULT_PERSONA, label=L("ui.rlhf.simulate.persona"))
+            persona_note = gr.Markdown(default_persona_note, label=L("ui.rlhf.simulate.persona_note"))  # at page load
         count = gr.Slider(
-            4, 1000, act.Config().simulate, step=4, label="Ratings to add", scale=2,
-            info=f"Four answers per prompt, each rated; every two the persona can tell apart become a pair. "
-            f"{act.Config().simulate} (the default demo's) give about {DEMO['pairs']} pairs for the reward model.",
+            4, 1000, act.Config().simulate, step=4, label=L("ui.rlhf.simulate.count"), scale=2,
+            info=L("ui.rlhf.simulate.count_info"),  # the page load adds the default demo's numbers
         )  # fmt: skip
-        sim_model = gr.Dropdown(list(BASE_MODELS), value=default_chat_model(), label="Answering model",
+        sim_model = gr.Dropdown(list(BASE_MODELS), value=default_chat_model(), label=L("ui.rlhf.simulate.model"),
                                 scale=1)  # fmt: skip
-        simulate = gr.Button("Add simulated ratings", variant="primary", scale=1)
-    sim_note = gr.Markdown("Simulated ratings go to the same store as people's, marked `simulated:<persona>`.",
-                           label="Simulation")  # fmt: skip
+        simulate = gr.Button(L("ui.rlhf.simulate.button"), variant="primary", scale=1)
+    sim_note = gr.Markdown(L("ui.rlhf.simulate.note"), label=L("ui.rlhf.simulate.label"))
 
     persona.change(user_errors(act.persona_help), persona, persona_note, api_visibility="private")
+    gr.on(None, count_info, None, count, api_visibility="private", show_progress="hidden")  # page load
     progress = progress_slot()  # "12/200 prompts answered" shows here, not over the note
     event = simulate.click(add_simulated, [persona, count, sim_model], [sim_note, stats],
                            api_name="simulate_feedback", concurrency_limit=1, concurrency_id="simulate",
                            show_progress_on=progress)  # fmt: skip
     return persona, sim_model, sim_note, event
+
+
+def default_persona_note() -> str:
+    """The first persona's taste (the note's value, made at each page load in the visitor's language)."""
+    return act.persona_help(DEFAULT_PERSONA)
+
+
+def count_info():
+    """The "Ratings to add" help with the default demo's numbers, in the visitor's language."""
+    demo = t("ui.rlhf.simulate.count_demo", simulate=act.Config().simulate, pairs=DEMO["pairs"])
+    return gr.Slider(info=f"{t('ui.rlhf.simulate.count_info')} {demo}")
 
 
 @user_errors
@@ -355,9 +381,9 @@ def simulate_with_progress(name: str, n: float, answering: str, progress, owner:
     """``act.simulate`` with its progress ("12/64 prompts answered") on a ``gr.Progress``; returns its note."""
 
     def report(done: int, total: int) -> None:
-        progress(done / total, desc=f"{done}/{total} prompts answered")
+        progress(done / total, desc=t("ui.rlhf.simulate.progress", done=done, total=total))
 
-    progress(0.0, desc=f"loading {answering}")
+    progress(0.0, desc=t("ui.rlhf.simulate.loading", model=answering))
     return act.simulate(name, int(n), answering, report, owner=owner)
 
 
@@ -369,13 +395,15 @@ class UsableFeedback:
     progress strip."""
 
     def __init__(self) -> None:
-        self.box = gr.HTML(act.usable_html(None), label=t("ui.rlhf.usable.title"), elem_id="rlhf-usable")
+        # the page load fills the box and the button (values of their own would race it): until then, static text
+        counting = '<div class="feedback-stats usable-feedback">' + L("ui.rlhf.usable.counting_box") + "</div>"
+        self.box = gr.HTML(counting, label=L("ui.rlhf.usable.title"), elem_id="rlhf-usable")
         with gr.Row(equal_height=True):
             self.button = gr.Button(
-                t("ui.rlhf.usable.button", n="?", persona="concise"), visible=False, variant="secondary",
+                L("ui.rlhf.usable.simulate_rest"), visible=False, variant="secondary",
                 elem_id="rlhf-simulate-rest", scale=0, min_width=420,
             )  # fmt: skip
-            self.note = gr.Markdown("", label="Simulation", elem_id="rlhf-simulate-rest-note")
+            self.note = gr.Markdown("", label=L("ui.rlhf.simulate.label"), elem_id="rlhf-simulate-rest-note")
         self.progress = progress_slot()
 
 
@@ -384,17 +412,16 @@ def _train_section() -> tuple[
 ]:
     """③ → ④ The route (reward model + RL, KTO or DPO) with its explanation, the knobs, what the run will train on
     (and whether it is enough), Train and Stop, and the live progress with the reward model's held-out scores."""
-    gr.Markdown("## ③ Reward model → ④ RL: train on the collected feedback", elem_classes=["section"])
-    method = gr.Radio([("Reward model + RL (GRPO)", "rm-rl"), ("KTO (thumbs)", "kto"), ("DPO (pairs)", "dpo")],
-                      value="rm-rl", label="Method")  # fmt: skip
-    explain = gr.Markdown(act.method_help("rm-rl"), label="How it learns")
-    knobs = knob_components(
-        act.Config, advanced="More knobs: base model, RL algorithm, reward model, KTO/DPO, evaluation, seed"
-    )
+    gr.Markdown(L("ui.rlhf.train.heading"), elem_classes=["section"])
+    method = gr.Radio([(L(key), route) for key, route in ROUTES],
+                      value="rm-rl", label=L("ui.rlhf.train.method"))  # fmt: skip
+    # made at each page load (so in the visitor's language), then on every change of route
+    explain = gr.Markdown(default_method_note, label=L("ui.rlhf.train.explain"))
+    knobs = knob_components(act.Config, advanced=L("ui.rlhf.train.advanced"))
     usable = UsableFeedback()
     with gr.Row():
-        train = gr.Button("Train", variant="primary", scale=3)
-        stop = gr.Button("Stop", variant="stop", scale=1)
+        train = gr.Button(L("ui.rlhf.train.train"), variant="primary", scale=3)
+        stop = gr.Button(L("ui.rlhf.train.stop"), variant="stop", scale=1)
     live = runs_view.build_progress(method="rlhf")
     method.change(act.method_help, method, explain, api_visibility="private")
     # the knobs show the values the route will use (the Config's 0 means "the route's default"): on page load and
@@ -402,6 +429,11 @@ def _train_section() -> tuple[
     route_knobs = [knobs["steps"], knobs["learning_rate"]]
     gr.on(None, act.route_defaults, method, route_knobs, api_visibility="private", show_progress="hidden")
     return method, train, stop, knobs, live.merge(runs_view.build_reward_model()), usable
+
+
+def default_method_note() -> str:
+    """The first route's explanation (the note's value, made at each page load in the visitor's language)."""
+    return act.method_help("rm-rl")
 
 
 def usable_view(route: str, share, heldout, seed, persona: str):
@@ -441,7 +473,7 @@ def simulate_rest(route: str, share, heldout, seed, persona: str, answering: str
 
 def _results_section() -> runs_view.RunView:
     """Win rate and reward-model score before → after, the held-out prompts side by side, the latest samples."""
-    gr.Markdown("## Results: held-out prompts, base vs tuned", elem_classes=["section"])
+    gr.Markdown(L("ui.rlhf.results.heading"), elem_classes=["section"])
     return runs_view.build_results(method="rlhf")
 
 

@@ -3,7 +3,9 @@ held-out answers side by side.
 
 One of the per-method views that ``lab.ui.runs_view`` picks from its ``VIEWS`` table (beside ``lab.ui.rft_view``);
 each defines the same names. Pure formatting: a summary dict in, HTML or a DataFrame out (see ``lab.methods.rlhf``
-for what the summary holds).
+for what the summary holds), in the visitor's language (``lab.texts.t``). The words ``runs_view`` places are keys:
+``PLOT_LABELS`` and ``EXAMPLES_LABEL`` are static labels (``L(...)``, translated by the page), the ``STAGES``
+labels, ``WAITING`` and ``SCORER`` are text keys (``t(key)`` where the text is made).
 """
 
 from __future__ import annotations
@@ -20,21 +22,22 @@ from lab.methods.rlhf_feedback import DEMO, RM_HELDOUT_PAIRS
 from lab.texts import t
 from lab.ui.answer_cards import Answer, Card, cards_html
 from lab.ui.common import answer_with_score, empty_frame, esc, format_seconds, num, pct
+from lab.ui.lang import L
 
 __all__ = [
     "EXAMPLES_LABEL", "FIGURES", "PLOT_LABELS", "POLICY_STAGE", "SCORER", "STAGES", "TRAINING_STAGES", "WAITING",
     "data_text", "examples_cards", "examples_frame", "result_text", "results_html", "reward_model_scores",
 ]  # fmt: skip
 
-STAGES = [(("simulate",), "② ratings (simulated)"), (("reward_model",), "③ reward model"),
-          (("rl", "kto", "dpo"), "④ RL (or KTO / DPO)"), (("evaluate", "base answers"), "evaluating"),
-          (("done",), "results")]  # fmt: skip
-"""``(stage prefixes in status.json, label)``: the pipeline the status card draws."""
+STAGES = [(("simulate",), "ui.rlhf.chip.simulate"), (("reward_model",), "ui.rlhf.chip.reward_model"),
+          (("rl", "kto", "dpo"), "ui.rlhf.chip.rl"), (("evaluate", "base answers"), "ui.rlhf.chip.evaluate"),
+          (("done",), "ui.rlhf.chip.done")]  # fmt: skip
+"""``(stage prefixes in status.json, label key)``: the pipeline the status card draws (``t(key)``: its words)."""
 TRAINING_STAGES = ("simulate", "reward_model", "rl", "kto", "dpo")
 """Stages that count steps (the status card shows step/max, a bar and an ETA)."""
 POLICY_STAGE = "rl"
 """The stage whose samples are the policy's answers with their reward-model score."""
-PLOT_LABELS = ("Reward-model score", "KL", "Completion length", "Persona win rate")
+PLOT_LABELS = (L("ui.rlhf.plot.rm_score"), L("ui.rlhf.plot.kl"), L("ui.rlhf.plot.length"), L("ui.rlhf.plot.win_rate"))
 
 
 def policy_or_reward_model_figure(rows) -> go.Figure:
@@ -49,10 +52,11 @@ def policy_or_reward_model_figure(rows) -> go.Figure:
 FIGURES = (policy_or_reward_model_figure, plots.kl_figure,
            functools.partial(plots.completion_length_figure, stage="rl"), plots.win_rate_figure)  # fmt: skip
 """The four live curves, in the order of ``RunView.plots``."""
-WAITING = "the persona's win rate and the reward-model score before and after"
-"""What the results show once the run finishes."""
-SCORER = "the reward model"
-EXAMPLES_LABEL = "Held-out prompts: base → tuned ([reward-model score]) and the persona's verdict"
+WAITING = "ui.rlhf.waiting"
+"""The key of what the results show once the run finishes."""
+SCORER = "ui.rlhf.scorer"
+"""The key of who scores the policy's samples (the samples table's label)."""
+EXAMPLES_LABEL = L("ui.rlhf.examples_label")
 
 
 def results_html(summary: dict) -> str:
@@ -68,32 +72,33 @@ def results_html(summary: dict) -> str:
         return (f'<div class="big"><div class="label">{esc(label)}</div><div class="value">{value}</div>'
                 f'<div class="sub">{sub}</div></div>')  # fmt: skip
 
-    score = card("reward-model score", f"{num(before.get('rm_score'))} → {num(after.get('rm_score'))}",
-                 "mean on held-out prompts: base → tuned")  # fmt: skip
+    score = card(t("ui.rlhf.result.rm_score"), f"{num(before.get('rm_score'))} → {num(after.get('rm_score'))}",
+                 esc(t("ui.rlhf.result.rm_score_sub")))  # fmt: skip
     cards = [score]
     if summary.get("win_rate") is not None:
-        sub = (f"{esc(persona)} prefers tuned {counts.get('tuned', 0)} · base {counts.get('base', 0)} · "
-               f"tie {counts.get('tie', 0)} (0.5 = no change)")  # fmt: skip
-        cards.append(card("win rate vs base", pct(summary["win_rate"]), sub))
+        sub = t("ui.rlhf.result.win_rate_sub", persona=persona, tuned=counts.get("tuned", 0),
+                base=counts.get("base", 0), tie=counts.get("tie", 0))  # fmt: skip
+        cards.append(card(t("ui.rlhf.result.win_rate"), pct(summary["win_rate"]), esc(sub)))
     if rm.get("accuracy") is not None:
-        use = "used only to score answers" if rm.get("scoring_only") else "the reward RL optimised"
+        use = t("ui.rlhf.result.scoring_only" if rm.get("scoring_only") else "ui.rlhf.result.optimised")
         n_held = rm.get("n_heldout_pairs")
-        sub = f"{n_held if n_held is not None else '?'} held-out pairs · {use}"
+        sub = esc(t("ui.rlhf.result.accuracy_sub", n=n_held if n_held is not None else "?", use=use))
         if isinstance(n_held, int) and 0 < n_held < RM_HELDOUT_PAIRS:
             sub += f"<br>{esc(t('ui.rlhf.result.few_heldout', step=pct(1 / n_held)))}"
-        cards.append(card("reward model accuracy", pct(rm["accuracy"]), sub))
+        cards.append(card(t("ui.rlhf.result.accuracy"), pct(rm["accuracy"]), sub))
     used = summary.get("feedback") or {}
     if used.get("pairs_used") is not None:
         cards.append(card(t("ui.rlhf.result.feedback_label"), t("ui.rlhf.result.feedback_value", n=used["pairs_used"]),
                           _feedback_sub(used, rm, persona)))  # fmt: skip
-    route = {"rm-rl": f"reward model + {str(summary.get('rl_algorithm') or 'grpo').upper()}", "kto": "KTO",
-             "dpo": "DPO"}.get(summary.get("algorithm"), esc(summary.get("algorithm")))  # fmt: skip
-    words = f"answer length {num(before.get('mean_words'))} → {num(after.get('mean_words'))} words"
-    note = (
-        f"{esc(summary.get('model'))} · {route} · {summary.get('heldout_prompts', '?')} held-out prompts · "
-        f"{used.get('pairs_used', '?')} pairs, {used.get('ratings_used', '?')} ratings used · {words} · training "
-        f"{format_seconds(summary.get('train_seconds'))}, evaluation {format_seconds(summary.get('eval_seconds'))}"
-    )
+    algorithm = str(summary.get("rl_algorithm") or "grpo").upper()
+    route = {"rm-rl": t("ui.rlhf.result.route_rm", algorithm=algorithm), "kto": "KTO",
+             "dpo": "DPO"}.get(summary.get("algorithm"), summary.get("algorithm"))  # fmt: skip
+    note = t(
+        "ui.rlhf.result.note", model=summary.get("model"), route=route, prompts=summary.get("heldout_prompts", "?"),
+        pairs=used.get("pairs_used", "?"), ratings=used.get("ratings_used", "?"),
+        words_before=num(before.get("mean_words")), words_after=num(after.get("mean_words")),
+        train=format_seconds(summary.get("train_seconds")), eval=format_seconds(summary.get("eval_seconds")),
+    )  # fmt: skip
     benchmark = t(
         "ui.rlhf.result.benchmark",
         ratings=DEMO["ratings"],
@@ -102,7 +107,7 @@ def results_html(summary: dict) -> str:
         heldout=DEMO["rm_heldout_pairs"],
         win_rate=pct(DEMO["win_rate"]),
     )
-    return (f'<div class="bigs">{"".join(cards)}</div><div class="results-note">{note}</div>'
+    return (f'<div class="bigs">{"".join(cards)}</div><div class="results-note">{esc(note)}</div>'
             f'<div class="results-note benchmark">{esc(benchmark)}</div>')  # fmt: skip
 
 
@@ -136,16 +141,19 @@ people 3 · simulated 6 · imported 0 rows'
 
 
 def examples_frame(summary: dict | None, limit: int = 200) -> pd.DataFrame:
-    """prompt | base | tuned | verdict: the held-out answers side by side, each with its reward-model score."""
-    columns = ["prompt", "base", "tuned", "verdict"]
+    """prompt | base | tuned | verdict: the held-out answers side by side, each with its reward-model score (the
+    headers and verdicts in the visitor's language)."""
+    columns = [t("ui.rlhf.column.prompt"), t("ui.rlhf.column.base"), t("ui.rlhf.column.tuned"),
+               t("ui.rlhf.column.verdict")]  # fmt: skip
     examples = (summary or {}).get("examples") or []
     if not examples:
         return empty_frame(columns)
     persona = (summary or {}).get("persona")
-    verdicts = {"tuned": f"{persona} prefers tuned", "base": f"{persona} prefers base", "tie": "tie"}
+    verdicts = {"tuned": t("ui.rlhf.verdict.tuned", persona=persona),
+                "base": t("ui.rlhf.verdict.base", persona=persona), "tie": t("ui.rlhf.verdict.tie")}  # fmt: skip
     rows = [
-        {"prompt": e.get("prompt"), "base": answer_with_score(e.get("base"), e.get("base_rm")),
-         "tuned": answer_with_score(e.get("tuned"), e.get("tuned_rm")), "verdict": verdicts.get(e.get("verdict"), "–")}
+        [e.get("prompt"), answer_with_score(e.get("base"), e.get("base_rm")),
+         answer_with_score(e.get("tuned"), e.get("tuned_rm")), verdicts.get(e.get("verdict"), "–")]
         for e in examples[:limit]
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
@@ -175,7 +183,7 @@ def examples_cards(summary: dict | None, limit: int = 200) -> str:
                 note=t("ui.cards.cut") if cut else None,
             ))  # fmt: skip
         cards.append(Card(str(e.get("prompt") or ""), answers))
-    return cards_html(cards, t("ui.cards.waiting", what=WAITING))
+    return cards_html(cards, t("ui.cards.waiting", what=t(WAITING)))
 
 
 def reward_model_scores(samples: list[dict], summary: dict | None = None) -> tuple[list[float], list[float]]:
@@ -197,9 +205,11 @@ def data_text(cfg: dict) -> str:
     ('dpo on the feedback store', 'rm-rl on simulated polite ratings')
     """
     feedback = cfg.get("feedback")
-    source = ("the feedback store" if feedback == "store" else Path(str(feedback)).name if feedback
-              else f"simulated {cfg.get('persona', 'concise')} ratings")  # fmt: skip
-    return f"{route_of(cfg)} on {source}"
+    if feedback == "store":
+        return t("ui.rlhf.data.store", route=route_of(cfg))
+    if feedback:
+        return t("ui.rlhf.data.file", route=route_of(cfg), file=Path(str(feedback)).name)
+    return t("ui.rlhf.data.simulated", route=route_of(cfg), persona=cfg.get("persona", "concise"))
 
 
 def result_text(summary: dict) -> str:
@@ -209,7 +219,10 @@ def result_text(summary: dict) -> str:
     'win rate 62.5 % · RM score -1.00 → 0.50'
     """
     before, after = summary.get("before") or {}, summary.get("after") or {}
-    parts = [f"win rate {pct(summary['win_rate'])}"] if summary.get("win_rate") is not None else []
+    parts = []
+    if summary.get("win_rate") is not None:
+        parts.append(t("ui.rlhf.result.win_rate_short", win_rate=pct(summary["win_rate"])))
     if before.get("rm_score") is not None:
-        parts.append(f"RM score {num(before['rm_score'])} → {num(after.get('rm_score'))}")
+        parts.append(t("ui.rlhf.result.rm_score_short", before=num(before["rm_score"]),
+                       after=num(after.get("rm_score"))))  # fmt: skip
     return " · ".join(parts)

@@ -6,7 +6,8 @@ shows one, Stop stops it, and a ``gr.Timer`` polls its folder into the view.
 tick that sees it end turns it off, and Train / picking a run / Stop turn it on: an idle page polls nothing, and a
 page watching a run takes from the worker's CPU only what its curves need. Each method wires one event with the
 ``api_name`` the tab gives it, so ``gradio_client`` callers keep their endpoint names. A tab wires only the controls
-it has (the RFT and RLHF tabs: train, stop, poll; the Runs tab: show, stop, poll).
+it has (the RFT and RLHF tabs: train, stop, poll; the Runs tab: show, stop, poll). Every message is a text key,
+shown in the visitor's language when the event answers.
 """
 
 from __future__ import annotations
@@ -94,16 +95,18 @@ class RunControls:
         picker.change(view_run, picker, outputs, api_name=api_name)
 
     def stop(self, button: gr.Button, *, api_name: str, no_run: str) -> Any:
-        """Stop the watched run (``no_run`` is the message when there is none) and show it as it stopped; returns
-        the event (a tab may chain ``.then``)."""
+        """Stop the watched run (``no_run``: the text key of the message when there is none, shown in the visitor's
+        language; a plain message is shown as it is) and show it as it stopped; returns the event (a tab may chain
+        ``.then``)."""
 
         @user_errors
         def stop_run(run_id: str | None, request: gr.Request):
             if not run_id:
-                raise LabError(no_run)
+                raise LabError(no_run)  # a key: user_errors shows it in the visitor's language
             was_active, status = stop_as(run_id, access.identify(request))
             if not was_active:  # say so: a click that does nothing silently looks broken
-                gr.Warning(t("ui.stop.finished", run_id=run_id, state=status.get("state") or "?"))
+                state = runs_view.state_label(status.get("state") or "?")
+                gr.Warning(t("ui.stop.finished", run_id=run_id, state=state))
             else:
                 gr.Info(t("ui.stop.stopped", run_id=run_id), duration=3)
             return gr.Timer(active=True), *runs_view.render(self.view, run_id, None, force=True)  # ticks to "stopped"

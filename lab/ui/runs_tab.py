@@ -1,7 +1,8 @@
 """The Runs tab: every run under ``LAB_HOME/runs`` with its state, and one picked run's curves and results.
 
 Runs of every method show here (RFT and RLHF); a run that was training when the app died shows as ``interrupted``
-(``lab.runs`` works that out from its pid).
+(``lab.runs`` works that out from its pid). Labels are page labels (``L``); the table's headers and states, the
+teacher's lines and every message are made in the visitor's language (``t``) when they are shown.
 Also defines the ``run_status`` API endpoint: a run's status and summary numbers as JSON, for ``gradio_client``.
 """
 
@@ -16,9 +17,11 @@ from lab import LabError, access, runs
 from lab.texts import t
 from lab.ui import runs_view
 from lab.ui.common import format_time, user_errors
+from lab.ui.lang import L
 from lab.ui.run_controls import RunControls, stop_as
 
 RUN_COLUMNS = ["run", "method", "state", "stage", "step", "model", "data", "result", "created"]
+"""The table's columns (``ui.runs.col.<name>``: their headers in the visitor's language); the run id is first."""
 RUN_WIDTHS = ["17%", "6%", "8%", "12%", "7%", "7%", "13%", "19%", "11%"]
 """The columns' shares of the table's width: all of them fit at 1280 px, long values wrap."""
 
@@ -44,7 +47,8 @@ def run_result(summary: dict) -> str:
 
 
 def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
-    """One row per run, newest first: id, method, state, stage, step/max, model, data, result, creation time."""
+    """One row per run, newest first: id, method, state, stage, step/max, model, data, result, creation time (the
+    headers and the state in the visitor's language)."""
     rows = []
     for run in items:
         status, config, summary = run.status(), run.config(), run.summary() or {}
@@ -52,12 +56,12 @@ def runs_frame(items: list[runs.Run]) -> pd.DataFrame:
         step = f"{status.get('step', 0)}/{status['max_steps']}" if status.get("max_steps") else ""
         model = cfg.get("model") or summary.get("model") or "embedded"  # a CLI run stores only the options given
         rows.append({
-            "run": run.id, "method": method, "state": status.get("state", ""),
+            "run": run.id, "method": method, "state": runs_view.state_label(status.get("state", "")),
             "stage": runs_view.stage_label(str(status.get("stage") or "")),
             "step": step, "model": model, "data": run_data(method, cfg),
             "result": run_result(summary), "created": format_time(config.get("created")),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).rename(columns={c: t(f"ui.runs.col.{c}") for c in RUN_COLUMNS})
 
 
 def run_status(run_id: str) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def run_status(run_id: str) -> dict[str, Any]:
     try:
         run = runs.get(run_id)
     except LabError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise gr.Error(e.text(), print_exception=False) from None
     summary = run.summary() or {}
     result: dict[str, Any] = {"run": run.id, **{k: v for k, v in run.status().items() if k != "pid"}}
     for key in ("before", "after_sft", "after"):
@@ -80,14 +84,15 @@ def run_status(run_id: str) -> dict[str, Any]:
 
 def build_runs_tab() -> None:
     """Build the tab inside the current ``gr.Blocks``/``gr.Tab`` context."""
-    gr.Markdown("## Runs\nEvery run of this lab, newest first. Pick one to see its curves and results.")
+    gr.Markdown(L("ui.runs.tab.intro"))
     with gr.Row():
-        picker = gr.Dropdown([], value=None, label="Run", info="Or click a row of the table.", scale=4)
+        picker = gr.Dropdown([], value=None, label=L("ui.runs.tab.run"), info=L("ui.runs.tab.run_info"), scale=4)
         with gr.Column(scale=1, min_width=160):
-            refresh = gr.Button("Refresh list", size="md")
-            stop = gr.Button("Stop this run", variant="stop", size="md")
-    table = gr.Dataframe(runs_frame([]), label="All runs", interactive=False, max_height=300, show_search="search",
-                         wrap=True, column_widths=RUN_WIDTHS)  # fmt: skip
+            refresh = gr.Button(L("ui.runs.tab.refresh"), size="md")
+            stop = gr.Button(L("ui.runs.tab.stop"), variant="stop", size="md")
+    # the headers are English until the page's load event fills the table in the visitor's language
+    table = gr.Dataframe(runs_frame([]), label=L("ui.runs.tab.all_runs"), interactive=False, max_height=300,
+                         show_search="search", wrap=True, column_widths=RUN_WIDTHS)  # fmt: skip
     view = runs_view.build_progress().merge(runs_view.build_reward_model())
     view = view.merge(runs_view.build_results(key="runs"))
     run = RunControls(view)
@@ -100,13 +105,13 @@ def build_runs_tab() -> None:
 
     def pick_row(frame: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        return frame.iloc[row]["run"] if 0 <= row < len(frame) else gr.skip()
+        return frame.iloc[row, 0] if 0 <= row < len(frame) else gr.skip()  # the run id (its header is translated)
 
     refresh.click(list_all, picker, [picker, table], api_name="list_runs")
     gr.on(None, list_all, [], [picker, table], api_name="list_runs_on_load", api_visibility="private")  # on page load
     run.show(picker, api_name="view_run")
     table.select(pick_row, table, picker, api_visibility="private")
-    run.stop(stop, api_name="stop_run", no_run="pick a run first.").then(list_all, picker, [picker, table])
+    run.stop(stop, api_name="stop_run", no_run="ui.runs.pick_first").then(list_all, picker, [picker, table])
     run.poll(api_name="poll_runs")
     gr.api(run_status, api_name="run_status")
     gr.api(stop_run_id, api_name="stop_run_id")
@@ -123,35 +128,34 @@ def stop_run_id(run_id: str, request: gr.Request) -> dict:
 
 
 def who_html(who: access.Identity) -> str:
-    """One line: who the server says this browser is, and what that allows."""
+    """One line: who the server says this browser is, and what that allows (in the visitor's language)."""
     if not access.public():
-        return "This lab runs on this machine only: **you are the teacher** (every action is yours)."
+        return t("ui.runs.who.local")
     if who.teacher:
-        return f"You are **the teacher** ({who.name}): you may stop any run, delete any feedback and import files."
-    return (f"You are **{who.name}** (a visitor): you may chat, rate, simulate and start runs, and stop or delete "
-            "what you started. The teacher may do everything.")  # fmt: skip
+        return t("ui.runs.who.teacher", name=who.name)
+    return t("ui.runs.who.visitor", name=who.name)
 
 
 @user_errors
 def move_to_front(run_id: str, request: gr.Request) -> str:
     """The teacher moves a waiting run to the front of the queue; returns what happened."""
-    access.require_teacher(access.identify(request), "reorder the queue")
+    access.require_teacher(access.identify(request), t("ui.runs.teacher.reorder"))
     if not run_id:
-        raise LabError("pick a waiting run first.")
+        raise LabError("ui.runs.teacher.pick_waiting")
     runs.move_to_front(run_id)
-    return f"run {run_id} starts next"
+    return t("ui.runs.teacher.starts_next", run_id=run_id)
 
 
 def _teacher_section(picker: gr.Dropdown) -> None:
     """Who am I, the teacher's token (``LAB_ADMIN_TOKEN``) typed once to become the teacher in this browser, and
     the teacher's queue control for the picked run."""
-    with gr.Accordion("Teacher", open=False):
+    with gr.Accordion(L("ui.runs.teacher.title"), open=False):
         who = gr.Markdown()
         with gr.Row(equal_height=True):
-            token = gr.Textbox(label="Teacher's token", type="password", scale=4,
-                               placeholder="LAB_ADMIN_TOKEN (a secret of the Space)")  # fmt: skip
-            unlock = gr.Button("Become the teacher", scale=1)
-        front = gr.Button("Move the picked run to the front of the queue", size="md")
+            token = gr.Textbox(label=L("ui.runs.teacher.token"), type="password", scale=4,
+                               placeholder=L("ui.runs.teacher.token_placeholder"))  # fmt: skip
+            unlock = gr.Button(L("ui.runs.teacher.unlock"), scale=1)
+        front = gr.Button(L("ui.runs.teacher.front"), size="md")
 
     def move_picked(run_id: str | None, request: gr.Request) -> None:
         gr.Info(move_to_front(run_id or "", request))
@@ -165,7 +169,7 @@ def _teacher_section(picker: gr.Dropdown) -> None:
         try:
             me = access.unlock(request, typed)
         except LabError as e:  # a warning, not an error: the boxes stay readable, the wrong token is cleared
-            gr.Warning(str(e))
+            gr.Warning(e.text())
             return "", gr.skip()
         gr.Info(t("access.unlocked"))
         return "", who_html(me)

@@ -12,6 +12,10 @@ size) of each file it read and returns ``gr.skip()`` for the parts whose files d
 polling every two seconds costs a few ``stat`` calls while nothing happens, and plots do not flicker. Only the
 status card of an active run is redrawn at every poll: its elapsed time moves on, and it names the stage in words.
 
+Text: the layout's labels are page labels (``L``); whatever :func:`render` and the formatting functions return is
+made in the visitor's language (``t``), and so are the table headers. A method view's label that is a page label
+(``L``) or a text key is spoken in the visitor's language too (:func:`shown`).
+
 The held-out answers show as cards (``lab.ui.answer_cards``: one per prompt, the answers side by side, fitting
 their box); the same answers stay a searchable table in a closed accordion (and in the API's outputs).
 """
@@ -34,6 +38,7 @@ from lab import LabError, lab_home, plots, runs
 from lab.texts import has_key, t
 from lab.ui import rft_view, rlhf_view
 from lab.ui.common import empty_frame, esc, format_seconds
+from lab.ui.lang import L
 
 POLL_SECONDS = 2.0
 SAMPLE_COLUMNS = ["question", "completion", "reward"]
@@ -51,6 +56,12 @@ ACTIVE = (runs.WAITING, "queued", "running")
 """States whose view moves on by itself: waiting in the queue, the worker starting, training."""
 _MODEL_STAGE = "loading model"
 """The stage in which a worker loads its model: the first run on a machine converts the embedded model then."""
+_IDLE_HTML = '<div class="run-card idle">'
+_RESULTS_EMPTY_HTML = '<div class="results-empty">'
+"""The openings of the idle status card and of the note before results; the text between is a key's."""
+_FIXED_COLUMNS = {"ui.rft.column.question": 22, "ui.rlhf.column.prompt": 22, "ui.rft.column.reference": 10,
+                  "ui.rlhf.column.verdict": 14}  # fmt: skip
+"""The held-out tables' columns of a set width (:func:`table_widths`), by the views' header keys."""
 _PARTS = ("status", "metrics", "samples", "summary")
 _FILES = {"status": ("status.json", "log.txt"), "metrics": ("metrics.jsonl",), "samples": ("samples.jsonl",),
           "summary": ("summary.json",)}  # fmt: skip
@@ -91,9 +102,29 @@ def method_view(method: str | None) -> ModuleType:
     return VIEWS.get(method, rft_view)
 
 
+def shown(value: Any) -> Any:
+    """A method view's text as the visitor reads it: a page label (``L``) or a text key in the visitor's language,
+    any other value as it is.
+
+    >>> shown(L("ui.runs.tab.refresh")), shown("ui.runs.tab.refresh"), shown("① data")
+    ('Refresh list', 'Refresh list', '① data')
+    """
+    if isinstance(value, gr.i18n.I18nData):
+        return t(value.key)
+    if isinstance(value, str) and "." in value and " " not in value and has_key(value):
+        return t(value)
+    return value
+
+
+def _method_key(method: str | None) -> str:
+    """The method of the view that shows it (``VIEWS``; RFT's for one not known yet), as text keys name it."""
+    return method if method in VIEWS else "rft"
+
+
 def build_progress(with_log: bool = True, method: str = "rft") -> RunView:
     """Status line, the four live curves (the method's ``FIGURES`` until a run is shown) and the worker's log."""
-    status = gr.HTML(status_html(None), label="Run status", elem_classes=["run-status"])
+    status = gr.HTML(_IDLE_HTML + L("ui.runs.status.idle") + "</div>", label=L("ui.runs.view.status"),
+                     elem_classes=["run-status"])  # fmt: skip
     labels = method_view(method).PLOT_LABELS
     figures = iter(method_view(method).FIGURES)
     plot_list = []
@@ -102,7 +133,7 @@ def build_progress(with_log: bool = True, method: str = "rft") -> RunView:
             plot_list += [gr.Plot(next(figures)([]), label=label, show_label=False) for label in row]
     log = None
     if with_log:
-        with gr.Accordion("Worker log (last lines)", open=False):
+        with gr.Accordion(L("ui.runs.view.log"), open=False):
             log = gr.Textbox(label="log.txt", lines=10, max_lines=20, interactive=False, autoscroll=True)
     return RunView(status=status, plots=plot_list, log=log, method=method)
 
@@ -110,26 +141,28 @@ def build_progress(with_log: bool = True, method: str = "rft") -> RunView:
 def build_reward_model() -> RunView:
     """The reward model's verdict on its held-out pairs: chosen vs rejected scores (shown for RLHF runs only)."""
     figure = plots.rm_histogram_figure([], [])
-    return RunView(reward_model=gr.Plot(figure, label="Reward model: held-out pairs", show_label=False))
+    return RunView(reward_model=gr.Plot(figure, label=L("ui.runs.view.reward_model"), show_label=False))
 
 
 def build_results(method: str = "rft", key: str | None = None) -> RunView:
     """Accuracy (RFT) or win rate (RLHF) as big numbers, the held-out answers side by side (cards, with the same
     answers as a searchable table in a closed accordion) and the latest samples. ``key`` names the cards' element
     (``#<key>-answers``; default: the method) so a page with several run views can tell them apart."""
-    accuracy = gr.HTML(accuracy_html(None, {"method": method}), label="Results", elem_classes=["accuracy"])
+    waiting = _RESULTS_EMPTY_HTML + L(f"ui.runs.results.waiting.{_method_key(method)}") + "</div>"
+    accuracy = gr.HTML(waiting, label=L("ui.runs.view.results"), elem_classes=["accuracy"])
     cards = gr.HTML(
         examples_cards({"method": method}), label=method_view(method).EXAMPLES_LABEL,
         elem_id=f"{key or method}-answers", elem_classes=["answer-cards-block"],
     )  # fmt: skip
-    with gr.Accordion(t("ui.cards.table"), open=False):
+    with gr.Accordion(L("ui.cards.table"), open=False):
         first = examples_frame({"method": method})
         examples = gr.Dataframe(
             first, label=method_view(method).EXAMPLES_LABEL, wrap=True, interactive=False, max_height=420,
             show_search="search", column_widths=table_widths(first.columns),
         )  # fmt: skip
     samples = gr.Dataframe(
-        samples_frame([]), label=samples_label(None, method), wrap=True, interactive=False, max_height=420,
+        samples_frame([]), label=L(f"ui.runs.samples.first.{_method_key(method)}"), wrap=True, interactive=False,
+        max_height=420,
         column_widths=sample_widths(len(SAMPLE_COLUMNS)),
     )  # fmt: skip
     return RunView(accuracy=accuracy, examples=examples, samples=samples, cards=cards, method=method)
@@ -186,7 +219,8 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
             values.append(examples_cards(summary or {"method": method}))
         else:
             frame = examples_frame(summary or {"method": method})
-            values.append(gr.Dataframe(frame, label=pieces.EXAMPLES_LABEL, column_widths=table_widths(frame.columns)))
+            values.append(gr.Dataframe(frame, label=shown(pieces.EXAMPLES_LABEL),
+                                       column_widths=table_widths(frame.columns)))  # fmt: skip
     return (seen, *values)
 
 
@@ -197,10 +231,7 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
     """The status card: state, the stage in words (and what it does), the pipeline, step/max with a bar, ETA, the
     elapsed time (it moves on at every poll while the run is active) and any error."""
     if not run_id or status is None:
-        return (
-            '<div class="run-card idle"><b>No run selected.</b> Start one with <b>Train</b>, or pick one '
-            "in the <b>Runs</b> tab.</div>"
-        )
+        return _IDLE_HTML + t("ui.runs.status.idle") + "</div>"
     state = status.get("state", "unknown")
     stage = str(status.get("stage") or ("starting" if state in ACTIVE else ""))
     step, max_steps = status.get("step") or 0, status.get("max_steps") or 0
@@ -209,33 +240,46 @@ def status_html(run_id: str | None, status: dict | None = None) -> str:
     now = status.get("ended") or (time.time() if active else status.get("updated") or time.time())
     began = status.get("started") or (status.get("created") if active else None)
     elapsed = now - began if began else None
-    parts = [f'<span class="badge" style="background:{color}">{esc(state)}</span>', f"<code>{esc(run_id)}</code>"]
+    badge = f'<span class="badge" style="background:{color}">{esc(state_label(state))}</span>'
+    parts = [badge, f"<code>{esc(run_id)}</code>"]
     training = bool(max_steps) and stage in TRAINING_STAGES
     if stage:
-        parts.append(f'stage <b class="stage-name" title="{esc(stage)}">{esc(stage_label(stage))}</b>')
+        name = f'<b class="stage-name" title="{esc(stage)}">{esc(stage_label(stage))}</b>'
+        parts.append(t("ui.runs.status.stage", name=name))
     if training:
-        parts.append(f"step <b>{step}/{max_steps}</b>")
+        parts.append(t("ui.runs.status.step", step=f"<b>{step}/{max_steps}</b>"))
     if state == "running" and training and status.get("eta_seconds") is not None:
-        parts.append(f"ETA <b>{format_seconds(status['eta_seconds'])}</b> (this stage)")
+        parts.append(t("ui.runs.status.eta", eta=f"<b>{format_seconds(status['eta_seconds'])}</b>"))
     if state == runs.WAITING and status.get("queue_position"):
-        parts.append(f"<b>#{status['queue_position']}</b> in the queue")
+        parts.append(t("ui.runs.status.queue", position=f"<b>#{status['queue_position']}</b>"))
         if status.get("wait_seconds") is not None:
-            parts.append(f"expected to start in ~<b>{format_seconds(status['wait_seconds'])}</b>")
+            parts.append(t("ui.runs.status.expected", wait=f"<b>{format_seconds(status['wait_seconds'])}</b>"))
     elif elapsed is not None:
-        parts.append(f'elapsed <span class="elapsed">{format_seconds(elapsed)}</span>')
+        parts.append(t("ui.runs.status.elapsed", elapsed=f'<span class="elapsed">{format_seconds(elapsed)}</span>'))
     fraction = min(1.0, step / max_steps) if training else (1.0 if state == "done" else 0.0)
     bar = f'<div class="bar"><div style="width:{100 * fraction:.0f}%;background:{color}"></div></div>'
     chips = "".join(
-        f'<span class="chip{" on" if stage.startswith(prefixes) else ""}">{label}</span>'
+        f'<span class="chip{" on" if stage.startswith(prefixes) else ""}">{shown(label)}</span>'
         for prefixes, label in method_view(status.get("method")).STAGES
     )
     note = stage_note(stage) if active else ""
     note = f'<div class="stage-note">{esc(note)}</div>' if note else ""
     error = f'<div class="error">⚠ {esc(status["error"])}</div>' if status.get("error") else ""
     if state == "interrupted":
-        error += '<div class="error">The app stopped while this run was training; what it logged is kept.</div>'
+        error += f'<div class="error">{esc(t("ui.runs.status.interrupted"))}</div>'
     line = f'<div class="status-line">{" · ".join(parts)}</div>'
     return f'<div class="run-card">{line}<div class="chips">{chips}</div>{bar}{note}{error}</div>'
+
+
+def state_label(state: str) -> str:
+    """A run's state (``runs``: waiting, queued, running, done, stopped, failed, interrupted) in words; a state this
+    table does not know is shown as it is.
+
+    >>> state_label("done"), state_label("something_new")
+    ('done', 'something_new')
+    """
+    key = "ui.runs.state." + _key(state)
+    return t(key) if has_key(key) else state
 
 
 def stage_label(stage: str) -> str:
@@ -284,12 +328,11 @@ def accuracy_html(summary: dict | None, status: dict | None = None) -> str:
     if not summary or set(summary) == {"method"}:
         state = (status or {}).get("state")
         method = (summary or {}).get("method") or (status or {}).get("method")
-        note = {
-            "failed": "The run failed before its results were written (see the status and the log).",
-            "stopped": "The run was stopped before the final evaluation: see the curves and samples for what it did.",
-            "interrupted": "The run was interrupted before the final evaluation.",
-        }.get(state, f"Results appear here when the run finishes: {method_view(method).WAITING}.")
-        return f'<div class="results-empty">{esc(note)}</div>'
+        if state in ("failed", "stopped", "interrupted"):
+            note = t(f"ui.runs.results.{state}")
+        else:
+            note = t(f"ui.runs.results.waiting.{_method_key(method)}")
+        return _RESULTS_EMPTY_HTML + esc(note) + "</div>"
     return method_view(summary.get("method")).results_html(summary)
 
 
@@ -306,10 +349,11 @@ def examples_cards(summary: dict | None, limit: int = 200) -> str:
 
 
 def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
-    """The answers sampled at the latest GRPO step: question | completion | reward | one column per grader."""
+    """The answers sampled at the latest GRPO step: question | completion | reward | one column per grader (the
+    first three headers in the visitor's language; the graders' names are data)."""
     grpo = [s for s in samples if s.get("stage", "grpo") in POLICY_STAGES]
     if not grpo:
-        return empty_frame(SAMPLE_COLUMNS)
+        return empty_frame([_sample_header(c) for c in SAMPLE_COLUMNS])
     last = latest_step(grpo)
     latest = [s for s in grpo if s.get("step", 0) == last][:limit]
     graders = list(dict.fromkeys(k for s in latest for k in (s.get("scores") or {})))
@@ -318,17 +362,23 @@ def samples_frame(samples: list[dict], limit: int = 32) -> pd.DataFrame:
          **{g: _round((s.get("scores") or {}).get(g)) for g in graders}}
         for s in latest
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS + [g for g in graders if g not in SAMPLE_COLUMNS])
+    frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS + [g for g in graders if g not in SAMPLE_COLUMNS])
+    return frame.rename(columns={c: _sample_header(c) for c in SAMPLE_COLUMNS})
+
+
+def _sample_header(column: str) -> str:
+    return t("ui.runs.samples.col." + column)
 
 
 def table_widths(columns) -> list[str]:
     """Column widths of the held-out table that fit its box: the prompt a little wider, a reference or a verdict
-    narrower, the answers share the rest.
+    narrower, the answers share the rest. The headers may be English or the visitor's (the views' column keys).
 
     >>> table_widths(["question", "reference", "before", "after RL"])
     ['22%', '10%', '34%', '34%']
     """
     fixed = {"question": 22, "prompt": 22, "reference": 10, "verdict": 14}
+    fixed |= {t(key): width for key, width in _FIXED_COLUMNS.items() if has_key(key)}
     rest = [c for c in columns if c not in fixed]
     share = (100 - sum(fixed.get(c, 0) for c in columns)) // max(len(rest), 1)
     return [f"{fixed.get(c, share)}%" for c in columns]
@@ -352,10 +402,11 @@ def latest_step(samples: list[dict]) -> int | None:
 
 
 def samples_label(step: int | None, method: str = "rft") -> str:
-    scorer = method_view(method).SCORER
+    """The samples table's title, in the visitor's language: what the policy wrote and how its method's scorer (the
+    graders, the reward model) scored it."""
     if step is None:
-        return f"RL samples: what the policy wrote and how {scorer} scored it (after the first step)"
-    return f"RL samples at step {step} (the latest): what the policy wrote and how {scorer} scored it"
+        return t(f"ui.runs.samples.first.{_method_key(method)}")
+    return t(f"ui.runs.samples.at_step.{_method_key(method)}", step=step)
 
 
 # ------------------------------------------------------------------------------------------------- helpers

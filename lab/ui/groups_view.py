@@ -1,0 +1,130 @@
+"""What GRPO sees: one step's groups — the answers to one question, each grader's score, the advantage each got.
+
+GRPO samples ``num_generations`` answers per question (a *group*), scores them, and gives each answer the advantage
+(score − the group's mean) / the group's std; the update makes answers with a positive advantage more likely and
+those with a negative one less. A group whose answers all scored the same has std 0: every advantage is 0 and the
+group teaches nothing (TRL logs the share of such groups as ``frac_reward_zero_std``).
+
+The rows come from the run's ``samples.jsonl``: the RL stage writes every answer of a step with its ``group`` and
+the ``advantage`` TRL computed (``lab.methods.common.trl_advantages``). This module only reads and draws them.
+"""
+
+from __future__ import annotations
+
+from html import escape as esc
+
+import gradio as gr
+
+from lab import runs
+from lab.texts import t
+from lab.ui.lang import L
+
+__all__ = ["POLICY_STAGES", "build_groups_browser", "group_html", "groups_of", "steps_of"]
+
+POLICY_STAGES = ("grpo", "rl", "rloo")
+"""Stages whose samples are the policy's answers in groups."""
+
+
+def steps_of(samples: list[dict]) -> list[int]:
+    """The RL steps that wrote groups (rows with a ``group``), in order.
+
+    >>> steps_of([{"stage": "grpo", "step": 2, "group": 0}, {"stage": "grpo", "step": 1, "group": 0},
+    ...           {"stage": "sft", "step": 5}])
+    [1, 2]
+    """
+    return sorted({s.get("step", 0) for s in samples if s.get("stage") in POLICY_STAGES and "group" in s})
+
+
+def groups_of(samples: list[dict], step: int) -> list[dict]:
+    """The groups of one step: ``{"index", "prompt", "answers": [rows], "same": bool}`` (``same``: every answer
+    scored the same — all advantages 0).
+
+    >>> g = groups_of([{"stage": "grpo", "step": 1, "group": 0, "prompt": "q", "reward": 1.0, "advantage": 0.7},
+    ...                {"stage": "grpo", "step": 1, "group": 0, "prompt": "q", "reward": 0.0, "advantage": -0.7}], 1)
+    >>> [(x["index"], x["prompt"], len(x["answers"]), x["same"]) for x in g]
+    [(0, 'q', 2, False)]
+    """
+    found: dict[int, dict] = {}
+    for s in samples:
+        if s.get("stage") in POLICY_STAGES and s.get("step") == step and "group" in s:
+            g = found.setdefault(int(s["group"]), {"index": int(s["group"]), "prompt": s.get("prompt"), "answers": []})
+            g["answers"].append(s)
+    for g in found.values():
+        rewards = [a.get("reward") for a in g["answers"]]
+        g["same"] = len({round(r, 6) for r in rewards if isinstance(r, int | float)}) <= 1
+    return [found[k] for k in sorted(found)]
+
+
+def _num(value) -> str:
+    return "–" if not isinstance(value, int | float) else f"{value:+.2f}" if value else "0.00"
+
+
+def group_html(group: dict | None) -> str:
+    """One group as a table: the answers from most pushed up to most pushed down, each grader's score, the reward
+    and the advantage as a bar (green: made more likely, red: less likely); a line that says why."""
+    if not group:
+        return f'<div class="groups-note">{esc(t("groups.none"))}</div>'
+    answers = sorted(group["answers"], key=lambda a: -(a.get("advantage") or 0.0))
+    graders = list(dict.fromkeys(k for a in answers for k in (a.get("scores") or {})))
+    rewards = [a["reward"] for a in answers if isinstance(a.get("reward"), int | float)]
+    mean = sum(rewards) / len(rewards) if rewards else 0.0
+    scale = max((abs(a.get("advantage") or 0.0) for a in answers), default=0.0) or 1.0
+    head = "".join(f"<th>{esc(g)}</th>" for g in graders)
+    lines = []
+    for a in answers:
+        adv = a.get("advantage")
+        width = 0 if adv is None else round(48 * abs(adv) / scale)
+        side = "up" if (adv or 0) > 0 else "down" if (adv or 0) < 0 else "zero"
+        bar = (f'<div class="adv adv-{side}"><span style="width:{width}%"></span><b>'
+               f'{"?" if adv is None else _num(adv)}</b></div>')  # fmt: skip
+        scores = "".join(f"<td>{_num((a.get('scores') or {}).get(g))}</td>" for g in graders)
+        lines.append(f'<tr><td class="answer">{esc(str(a.get("completion") or ""))}</td>{scores}'
+                     f'<td>{_num(a.get("reward"))}</td><td class="adv-cell">{bar}</td></tr>')  # fmt: skip
+    why = t("groups.same") if group["same"] else t("groups.why", mean=f"{mean:.2f}")
+    return (
+        f'<div class="groups"><div class="groups-q"><b>{esc(t("groups.question"))}</b> {esc(str(group["prompt"]))}'
+        f'</div><div class="groups-why {"same" if group["same"] else ""}">{esc(why)}</div>'
+        f'<table><thead><tr><th>{esc(t("groups.answer"))}</th>{head}<th>{esc(t("groups.reward"))}</th>'
+        f'<th>{esc(t("groups.advantage"))}</th></tr></thead><tbody>{"".join(lines)}</tbody></table></div>'
+    )
+
+
+def _choices(samples: list[dict], step: int | None) -> tuple[list[int], list[tuple[str, int]]]:
+    steps = steps_of(samples)
+    groups = groups_of(samples, step) if step in steps else []
+    labels = [(t("groups.choice", n=g["index"] + 1, same=t("groups.choice_same") if g["same"] else ""), g["index"])
+              for g in groups]  # fmt: skip
+    return steps, labels
+
+
+def browse(run_id: str | None, step: float | None, group: int | None):
+    """The browser's update: the step slider's range, the group picker and the chosen group's table."""
+    samples = runs.get(run_id).samples() if run_id else []
+    steps = steps_of(samples)
+    if not steps:
+        nothing = gr.Slider(minimum=0, maximum=1, value=0, interactive=False)
+        return nothing, gr.Dropdown([], value=None), group_html(None)
+    step = int(step) if step in steps else steps[-1]
+    _, labels = _choices(samples, step)
+    ids = [i for _, i in labels]
+    group = group if group in ids else (ids[0] if ids else None)
+    chosen = next((g for g in groups_of(samples, step) if g["index"] == group), None)
+    slider = gr.Slider(minimum=steps[0], maximum=steps[-1], value=step, step=1, interactive=len(steps) > 1)
+    return slider, gr.Dropdown(labels, value=group), group_html(chosen)
+
+
+def build_groups_browser(run_id: gr.State | gr.Dropdown | gr.Textbox, refresh_on=()) -> dict:
+    """An accordion "What GRPO sees": a step slider, a group picker and the group's table for the run whose id is
+    in ``run_id``; it updates when ``run_id`` changes and on each event in ``refresh_on`` (e.g. a poll)."""
+    with gr.Accordion(L("groups.title"), open=False):
+        gr.Markdown(L("groups.intro"))
+        with gr.Row():
+            step = gr.Slider(0, 1, 0, step=1, label=L("groups.step"), interactive=False, scale=3)
+            group = gr.Dropdown([], value=None, label=L("groups.group"), scale=2)
+        table = gr.HTML(group_html(None), elem_classes=["groups-block"])
+    outputs = [step, group, table]
+    for trigger in (run_id.change, *refresh_on):
+        trigger(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")
+    step.release(browse, [run_id, step, group], outputs, api_name="groups", show_progress="hidden")
+    group.input(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")
+    return {"step": step, "group": group, "table": table}
