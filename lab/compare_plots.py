@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from lab.plots import COLORS, _layout, _line, empty_figure
 from lab.texts import t
 
-__all__ = ["reward_curves_figure", "zero_std_figure"]
+__all__ = ["reward_curves_figure", "score_histogram", "zero_std_figure"]
 
 _PANELS_PER_ROW = 3
 
@@ -77,3 +77,14 @@ def zero_std_figure(rows: list[dict], stages: tuple[str, ...] = ("grpo", "rl", "
     _layout(fig, title, t("plots.axis.step"), t("compare_plots.zero_std.axis"))
     fig.update_layout(margin={"l": 50, "r": 20, "t": 50, "b": 70})
     return fig
+
+
+def score_histogram(rewards: list[float]) -> go.Figure:
+    """How many sampled answers got each reward (a dry run's distribution): one bar means nothing to learn."""
+    title = t("dry.histogram")
+    if not rewards:
+        return empty_figure(title, t("plots.waiting"))
+    counts = pd.Series([round(r, 2) for r in rewards]).value_counts().sort_index()
+    fig = go.Figure(go.Bar(x=[f"{v:g}" for v in counts.index], y=list(counts.values), marker_color=COLORS[0]))
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, t("dry.histogram.x"), t("dry.histogram.y"))

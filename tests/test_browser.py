@@ -36,18 +36,20 @@ def test_rft_tab_in_a_browser(app_url, fresh_home):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(20_000)
         page.goto(app_url)
+        expect(page.get_by_role("tab", name="Learn: RLHF vs RFT")).to_be_visible()  # the first tab
+        page.get_by_role("tab", name="RFT: reference answers + graders").click()
 
         # the tab renders: the four RFT steps and the bundled task's preview
         expect(page.get_by_text("RLHF vs RFT lab").first).to_be_visible()
-        expect(page.get_by_text("Initial SFT", exact=True)).to_be_visible()
+        expect(page.locator(".step-cards").get_by_text("Initial SFT", exact=True)).to_be_visible()
         expect(page.get_by_text("Using bundled task set")).to_be_visible()
 
         # pick bundled task sets: their preview tables appear
         page.get_by_label("Bundled task set").click()
-        page.get_by_role("option", name="capitals").click()
+        page.get_by_role("option", name="capitals", exact=True).click()
         expect(page.get_by_text("Using bundled task set capitals")).to_be_visible()
         page.get_by_label("Bundled task set").click()
-        page.get_by_role("option", name="opposites").click()
+        page.get_by_role("option", name="opposites", exact=True).click()
         expect(page.get_by_text("Using bundled task set opposites")).to_be_visible()
         preview = page.get_by_role("grid", name="Preview (first 20 rows)")
         expect(preview).to_contain_text("cold")
@@ -174,6 +176,7 @@ def test_answers_side_by_side_fit_at_1280(app_url, fresh_home):
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(20_000)
         page.goto(app_url)
+        page.get_by_role("tab", name="RFT: reference answers + graders").click()
 
         # RFT: a tiny run from the page; the status card speaks in words and its elapsed time ticks
         page.get_by_text("Advanced options").click()
@@ -251,3 +254,68 @@ def test_answers_side_by_side_fit_at_1280(app_url, fresh_home):
         expect(page.locator("#runs-answers .answer-card").first).not_to_contain_text("Supercalifragilistic")
         assert hidden_fields(page, "#runs-answers") == []
         browser.close()
+
+
+def test_the_page_in_chinese(app_url, fresh_home):
+    """A Chinese browser (zh-CN) reads the page in Chinese — labels (gr.I18n) and text made at run time (the Learn
+    table, a dry run's verdict) — and the language switch turns it to English and back."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from lab.browser import VIEWPORT
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**launch_options())
+        context = browser.new_context(locale="zh-CN", viewport=VIEWPORT)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(app_url)
+        expect(page.get_by_text("RLHF 与 RFT 实验室").first).to_be_visible()
+        tabs = [t.inner_text() for t in page.get_by_role("tab").all()]
+        assert tabs[:5] == ["学习：RLHF 与 RFT", "RFT：参考答案 + 评分器", "RLHF：人类评分 → 奖励模型 → 强化学习",
+                            "运行记录", "对比：RLHF 与 RFT"]  # fmt: skip
+        # the Learn table is made at page load in the visitor's language: the article's words, what is missing
+        table = page.locator("#learn-table")
+        expect(table).to_contain_text("高质量任务数据和参考答案")
+        expect(table).to_contain_text("还没有已完成的 RFT 运行")
+        expect(page.get_by_role("button", name="▶ 课堂引导演示：先 RFT，再 RLHF")).to_be_visible()
+        # a pipeline button takes the student to the RFT tab; its labels and run-time text are Chinese too
+        page.get_by_role("button", name="① 数据").click()
+        expect(page.get_by_label("内置任务集")).to_be_visible()
+        shown = page.locator("#lab-tabs").locator(
+            "label:visible, button:visible, [data-testid='block-info']:visible, .prose:visible, .label-wrap:visible"
+        ).all_inner_texts()  # the page's own words; the task's rows (English data) are not checked
+        english = _english_words(" ".join(shown))
+        assert len(shown) > 20 and not english, f"English words on the Chinese page: {english[:20]}"
+        # a dry run on the tiny model: its verdict comes in Chinese
+        page.get_by_text("高级选项").first.click()
+        _knob(page, "模型", "tiny")
+        page.get_by_text("训练之前：试运行，看看 GRPO 会看到什么").click()
+        page.get_by_role("button", name="试运行：GRPO 会看到什么？", exact=True).click()
+        expect(page.locator(".dry-verdict")).to_contain_text("平坦", timeout=120_000)  # tiny: every score the same
+        # the switch: English, remembered across a reload; then back
+        page.locator("#lab-language").get_by_text("English").click()
+        expect(page.get_by_text("RLHF vs RFT lab").first).to_be_visible()
+        page.reload()
+        expect(page.get_by_role("tab", name="Learn: RLHF vs RFT")).to_be_visible()
+        page.locator("#lab-language").get_by_text("中文").click()
+        expect(page.get_by_role("tab", name="学习：RLHF 与 RFT")).to_be_visible()
+        browser.close()
+
+
+# words of three or more Latin letters that are page text, not data: model, grader, task names and acronyms are data
+_DATA_WORDS = {
+    "RLHF", "RFT", "GRPO", "RLOO", "SFT", "LoRA", "KL", "DPO", "KTO", "PPO", "TRL", "JSON", "JSONL", "CSV", "API",
+    "OpenAI", "SmolLM2", "Instruct", "embedded", "tiny", "opposites", "capitals", "zh_arithmetic", "zh_capitals",
+    "zh_opposites", "partial_credit", "contains_answer", "exact_match", "token", "tokens", "Hub", "beta", "epoch",
+    "epochs", "top", "min", "max", "cold", "answer", "question", "word", "country", "type", "name", "input",
+    "reference", "item", "sample", "output_text", "float", "score", "text_similarity", "fuzzy_match", "python",
+    "csv", "jsonl", "json", "messages", "system", "developer", "user", "string_check", "multi", "regex", "length",
+    "numeric", "label_model", "score_model", "reference_answer", "prompt", "query", "instruction", "problem", "ideal",
+    "target", "solution", "expected", "output", "zh_", "seed", "Seed", "Adam", "AdamW",
+}  # fmt: skip
+
+
+def _english_words(text: str) -> list[str]:
+    import re
+
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z_]{2,}", text) if w not in _DATA_WORDS and not w.isupper()]

@@ -15,9 +15,10 @@ from collections.abc import Callable
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, runs, texts
+from lab import LabError, results, runs, texts
 from lab.feedback import personas
 from lab.texts import t
+from lab.ui import curves_view, learn_tab
 from lab.ui.answer_cards import Answer, Card, cards_html
 from lab.ui.common import (
     adapter_runs,
@@ -188,3 +189,17 @@ def build_compare_tab() -> None:
                       api_visibility="private")  # fmt: skip
     go.click(run, [prompts, run_a, run_b, max_tokens], [table, cards], api_name="compare_runs", concurrency_limit=1,
              show_progress_on=progress)  # fmt: skip
+    curves_view.build_curves_section("compare")
+    _class_results()
+
+
+def _class_results() -> None:
+    """Every finished run of the class on one line each, and the same as a CSV file to download."""
+    with gr.Accordion(L("learn.class.title"), open=False):
+        frame = gr.Dataframe(results.class_frame([]), label=L("learn.class.table"), wrap=True, interactive=False,
+                             max_height=420)  # fmt: skip
+        with gr.Row():
+            refresh = gr.Button(L("curves.refresh_class"), scale=0, min_width=160)
+            csv_file = gr.File(label=L("learn.class.csv"), interactive=False, height=80)
+    refresh.click(learn_tab.class_results, None, [frame, csv_file], api_name="class_results")
+    gr.on(None, learn_tab.class_results, None, [frame, csv_file], api_visibility="private")  # page load

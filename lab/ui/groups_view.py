@@ -15,11 +15,11 @@ from html import escape as esc
 
 import gradio as gr
 
-from lab import runs
+from lab import compare_plots, runs
 from lab.texts import t
 from lab.ui.lang import L
 
-__all__ = ["POLICY_STAGES", "build_groups_browser", "group_html", "groups_of", "steps_of"]
+__all__ = ["POLICY_STAGES", "build_groups_browser", "dry_run_html", "group_html", "groups_of", "steps_of"]
 
 POLICY_STAGES = ("grpo", "rl", "rloo")
 """Stages whose samples are the policy's answers in groups."""
@@ -69,6 +69,7 @@ def group_html(group: dict | None) -> str:
     rewards = [a["reward"] for a in answers if isinstance(a.get("reward"), int | float)]
     mean = sum(rewards) / len(rewards) if rewards else 0.0
     scale = max((abs(a.get("advantage") or 0.0) for a in answers), default=0.0) or 1.0
+    with_advantage = any(a.get("advantage") is not None for a in answers)  # a dry run's groups have none
     head = "".join(f"<th>{esc(g)}</th>" for g in graders)
     lines = []
     for a in answers:
@@ -78,15 +79,34 @@ def group_html(group: dict | None) -> str:
         bar = (f'<div class="adv adv-{side}"><span style="width:{width}%"></span><b>'
                f'{"?" if adv is None else _num(adv)}</b></div>')  # fmt: skip
         scores = "".join(f"<td>{_num((a.get('scores') or {}).get(g))}</td>" for g in graders)
+        bar = f'<td class="adv-cell">{bar}</td>' if with_advantage else ""
         lines.append(f'<tr><td class="answer">{esc(str(a.get("completion") or ""))}</td>{scores}'
-                     f'<td>{_num(a.get("reward"))}</td><td class="adv-cell">{bar}</td></tr>')  # fmt: skip
+                     f'<td>{_num(a.get("reward"))}</td>{bar}</tr>')  # fmt: skip
     why = t("groups.same") if group["same"] else t("groups.why", mean=f"{mean:.2f}")
+    advantage_head = f'<th>{esc(t("groups.advantage"))}</th>' if with_advantage else ""
     return (
         f'<div class="groups"><div class="groups-q"><b>{esc(t("groups.question"))}</b> {esc(str(group["prompt"]))}'
         f'</div><div class="groups-why {"same" if group["same"] else ""}">{esc(why)}</div>'
         f'<table><thead><tr><th>{esc(t("groups.answer"))}</th>{head}<th>{esc(t("groups.reward"))}</th>'
-        f'<th>{esc(t("groups.advantage"))}</th></tr></thead><tbody>{"".join(lines)}</tbody></table></div>'
+        f'{advantage_head}</tr></thead><tbody>{"".join(lines)}</tbody></table></div>'
     )
+
+
+def dry_run_html(summary: dict) -> str:
+    """A dry run's verdict in plain words (and the fixes to try when the scores are flat), its numbers, and each
+    sampled group (answers and scores; no advantages: nothing was trained)."""
+    verdict = summary.get("verdict", "flat")
+    numbers = t("dry.numbers", n=len(summary.get("rewards") or []), questions=summary.get("questions", 0),
+                k=summary.get("num_generations", 0), mean=f"{summary.get('mean', 0):.2f}",
+                std=f"{summary.get('std', 0):.2f}", zero=f"{100 * summary.get('zero_std_share', 0):.0f} %",
+                seconds=f"{summary.get('total_seconds', 0):.0f}",
+                warmup=t("dry.after_warmup") if summary.get("warmup") else t("dry.no_warmup"))  # fmt: skip
+    advice = "".join(f"<li>{esc(t(key))}</li>" for key in summary.get("advice") or [])
+    groups = "".join(group_html({**g, "index": i, "same": g.get("std", 0) < 1e-6})
+                     for i, g in enumerate(summary.get("groups") or []))  # fmt: skip
+    return (f'<div class="dry dry-{verdict}"><div class="dry-verdict">{esc(t(f"dry.verdict.{verdict}"))}</div>'
+            f'<div class="dry-numbers">{esc(numbers)}</div>{f"<ul>{advice}</ul>" if advice else ""}'
+            f"{groups}</div>")  # fmt: skip
 
 
 def _choices(samples: list[dict], step: int | None) -> tuple[list[int], list[tuple[str, int]]]:
@@ -98,33 +118,38 @@ def _choices(samples: list[dict], step: int | None) -> tuple[list[int], list[tup
 
 
 def browse(run_id: str | None, step: float | None, group: int | None):
-    """The browser's update: the step slider's range, the group picker and the chosen group's table."""
-    samples = runs.get(run_id).samples() if run_id else []
+    """The browser's update: the curve of same-score groups, the step slider's range, the group picker and the
+    chosen group's table."""
+    run = runs.get(run_id) if run_id else None
+    samples = run.samples() if run else []
+    zero = compare_plots.zero_std_figure(run.metrics() if run else [])
     steps = steps_of(samples)
     if not steps:
         nothing = gr.Slider(minimum=0, maximum=1, value=0, interactive=False)
-        return nothing, gr.Dropdown([], value=None), group_html(None)
+        return zero, nothing, gr.Dropdown([], value=None), group_html(None)
     step = int(step) if step in steps else steps[-1]
     _, labels = _choices(samples, step)
     ids = [i for _, i in labels]
     group = group if group in ids else (ids[0] if ids else None)
     chosen = next((g for g in groups_of(samples, step) if g["index"] == group), None)
     slider = gr.Slider(minimum=steps[0], maximum=steps[-1], value=step, step=1, interactive=len(steps) > 1)
-    return slider, gr.Dropdown(labels, value=group), group_html(chosen)
+    return zero, slider, gr.Dropdown(labels, value=group), group_html(chosen)
 
 
 def build_groups_browser(run_id: gr.State | gr.Dropdown | gr.Textbox, refresh_on=()) -> dict:
-    """An accordion "What GRPO sees": a step slider, a group picker and the group's table for the run whose id is
-    in ``run_id``; it updates when ``run_id`` changes and on each event in ``refresh_on`` (e.g. a poll)."""
+    """An accordion "What GRPO sees": the share of same-score groups per step, a step slider, a group picker and the
+    group's table for the run whose id is in ``run_id``; it updates when ``run_id`` changes and on each event in
+    ``refresh_on`` (e.g. a poll)."""
     with gr.Accordion(L("groups.title"), open=False):
         gr.Markdown(L("groups.intro"))
+        zero = gr.Plot(label=L("compare_plots.zero_std.title"), elem_classes=["lab-plot"])
         with gr.Row():
             step = gr.Slider(0, 1, 0, step=1, label=L("groups.step"), interactive=False, scale=3)
             group = gr.Dropdown([], value=None, label=L("groups.group"), scale=2)
         table = gr.HTML(group_html(None), elem_classes=["groups-block"])
-    outputs = [step, group, table]
+    outputs = [zero, step, group, table]
     for trigger in (run_id.change, *refresh_on):
         trigger(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")
     step.release(browse, [run_id, step, group], outputs, api_name="groups", show_progress="hidden")
     group.input(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")
-    return {"step": step, "group": group, "table": table}
+    return {"zero": zero, "step": step, "group": group, "table": table}

@@ -243,10 +243,6 @@ def build_learn_tab(tabs: gr.Tabs | None = None) -> None:
     started = gr.State([])
     status = gr.Markdown(elem_classes=["wrap-note"])
     timer = gr.Timer(5, active=False)
-    with gr.Accordion(L("learn.class.title"), open=False):
-        frame = gr.Dataframe(results.class_frame([]), label=L("learn.class.table"), wrap=True, interactive=False,
-                             max_height=420)  # fmt: skip
-        csv_file = gr.File(label=L("learn.class.csv"), interactive=False, height=80)
     _code_section()
     gr.Markdown(L("learn.caveat"))
 
@@ -271,9 +267,7 @@ def build_learn_tab(tabs: gr.Tabs | None = None) -> None:
         return line, learn_table_html(), gr.Timer(active=active)
 
     timer.tick(tick, started, [status, table, timer], api_visibility="private", show_progress="hidden")
-    refresh.click(lambda: (learn_table_html(), *class_results()), None, [table, frame, csv_file],
-                  api_name="learn_table")  # fmt: skip
-    gr.on(None, class_results, None, [frame, csv_file], api_visibility="private")  # page load
+    refresh.click(learn_table_html, None, table, api_name="learn_table")
 
 
 def _exists(run_id: str) -> bool:

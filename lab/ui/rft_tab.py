@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
-from lab import LabError, access, data, grading
+from lab import LabError, access, compare_plots, data, grading, runs
 from lab.texts import has_key, t
+from lab.ui import groups_view, runs_view
 from lab.ui import rft_actions as act
-from lab.ui import runs_view
 from lab.ui.common import empty_frame, knob_components, steps_html, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls
@@ -67,6 +68,39 @@ def build_rft_tab() -> None:
     )  # fmt: skip
     run.stop(stop, api_name="stop", no_run="ui.rft.stop.no_run")  # a key: LabError shows it in the visitor's words
     run.poll(api_name="poll_rft", watch="rft")
+    groups_view.build_groups_browser(run.run_state, refresh_on=(run.timer.tick,))
+    _dry_run_section(task_state, specs, knobs)
+
+
+def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict) -> None:
+    """A dry run of the form as it is: the model GRPO would start from, sampled and graded on a few training
+    questions (``lab.methods.dry_run``), queued like any run; this handler streams its state until it ends."""
+    with gr.Accordion(L("dry.title"), open=False):
+        gr.Markdown(L("dry.info"))
+        go = gr.Button(L("dry.button"))
+        verdict = gr.HTML()
+        histogram = gr.Plot(label=L("dry.histogram"), elem_classes=["lab-plot"])
+
+    names = list(knobs)
+
+    def dry(task: str, specs_text: str, request: gr.Request, *values):
+        try:
+            run_id = act.start_run(task, specs_text, {**dict(zip(names, values, strict=True)), "dry_run": True},
+                                   owner=access.identify(request).visitor)  # fmt: skip
+        except LabError as e:
+            raise gr.Error(e.text(), print_exception=False) from None
+        run = runs.get(run_id)
+        while (status := run.status()).get("state") not in runs.FINAL_STATES:
+            yield t("dry.waiting", run=run_id, state=status.get("state", ""), stage=status.get("stage") or ""), None
+            time.sleep(1.0)
+        summary = run.summary() or {}
+        if status.get("state") != "done" or not summary.get("dry_run"):
+            yield t("dry.failed", run=run_id, state=status.get("state"), error=status.get("error") or ""), None
+            return
+        yield groups_view.dry_run_html(summary), compare_plots.score_histogram(summary.get("rewards") or [])
+
+    go.click(dry, [task_state, specs, *knobs.values()], [verdict, histogram], api_name="dry_run",
+             concurrency_limit=8, concurrency_id="dry_run")  # fmt: skip
 
 
 def _data_section(

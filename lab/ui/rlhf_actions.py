@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import LabError, access, cpu, runs
+from lab import LabError, access, cpu, runs, texts
 from lab.access import Identity
 from lab.feedback import FeedbackStore, personas
 from lab.messages import content_text
@@ -131,8 +131,10 @@ def prefer(which: str, pending: dict | None, session: str, store: FeedbackStore 
 
 
 def random_prompt(rng: random.Random | None = None) -> str:
-    """One of the class prompts (``assets/prompts.txt``), for when ideas run out."""
-    return (rng or random).choice(personas.load_prompts())
+    """One of the class prompts, for when ideas run out: from the visitor's language's set (``assets/prompts.txt``,
+    ``assets/prompts_zh.txt``) when there is one."""
+    language = texts.current_language()
+    return (rng or random).choice(personas.load_prompts(language if language in personas.PROMPT_SETS else None))
 
 
 def stats_html(stats: dict[str, int]) -> str:
@@ -265,7 +267,7 @@ def simulation_plan(store: FeedbackStore, cfg: Config) -> tuple[list[str], int]:
     order, the config's seed), so the page's lesson draws the benchmarked demo's feedback, not a lucky or unlucky one.
     Every later click takes the next seed and a shuffle of its own: other answers, starting from other prompts.
     """
-    prompts, _ = personas.split_prompts(personas.load_prompts(), cfg.heldout, cfg.seed)
+    prompts, _ = personas.split_prompts(personas.load_prompts(cfg.prompts), cfg.heldout, cfg.seed)
     sessions = store.ratings(source="simulated:")["session"]
     clicks = int(sessions[sessions.str.startswith("simulate-seed")].nunique())
     seed = cfg.seed + clicks

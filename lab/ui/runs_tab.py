@@ -15,7 +15,7 @@ import pandas as pd
 
 from lab import LabError, access, runs
 from lab.texts import t
-from lab.ui import runs_view
+from lab.ui import curves_view, groups_view, runs_view
 from lab.ui.common import format_time, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls, stop_as
@@ -96,6 +96,7 @@ def build_runs_tab() -> None:
     view = runs_view.build_progress().merge(runs_view.build_reward_model())
     view = view.merge(runs_view.build_results(key="runs"))
     run = RunControls(view)
+    groups_view.build_groups_browser(run.run_state, refresh_on=(run.timer.tick,))
 
     def list_all(current: str | None = None):
         items = runs.list_runs()
@@ -117,6 +118,7 @@ def build_runs_tab() -> None:
     gr.api(stop_run_id, api_name="stop_run_id")
     gr.api(move_to_front, api_name="move_to_front")
     _teacher_section(picker)
+    curves_view.build_curves_section("runs")
 
 
 @user_errors

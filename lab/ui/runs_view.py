@@ -23,6 +23,7 @@ their box); the same answers stay a searchable table in a closed accordion (and 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import time
@@ -151,7 +152,8 @@ def build_results(method: str = "rft", key: str | None = None) -> RunView:
     waiting = _RESULTS_EMPTY_HTML + L(f"ui.runs.results.waiting.{_method_key(method)}") + "</div>"
     accuracy = gr.HTML(waiting, label=L("ui.runs.view.results"), elem_classes=["accuracy"])
     cards = gr.HTML(
-        examples_cards({"method": method}), label=method_view(method).EXAMPLES_LABEL,
+        functools.partial(examples_cards, {"method": method}),  # made at page load: in the visitor's language
+        label=method_view(method).EXAMPLES_LABEL,
         elem_id=f"{key or method}-answers", elem_classes=["answer-cards-block"],
     )  # fmt: skip
     with gr.Accordion(L("ui.cards.table"), open=False):
