@@ -49,6 +49,7 @@ from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
 
 from lab import chat, data, evaluate, models, runs
 from lab.bench_class import bench_class, bench_share
+from lab.bench_guided import bench_guided
 from lab.bench_lesson import bench_lesson
 from lab.feedback import FeedbackStore, personas
 from lab.feedback.files import write_rows
@@ -342,6 +343,7 @@ PARTS = {
     "lesson": bench_lesson,
     "class": bench_class,
     "share": bench_share,
+    "guided": bench_guided,
 }
 
 
@@ -355,6 +357,8 @@ def main(args) -> int:
         fn = PARTS[name]
         if name == "lesson":
             results[name] = fn(args.model, args.out)
+        elif name == "guided":  # the page's defaults, in a Chinese browser
+            results[name] = fn(args.out)
         elif name in ("class", "share"):  # the page's models and defaults
             results[name] = fn()
         else:

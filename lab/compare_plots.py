@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lab.plots import COLORS, _layout, _line, empty_figure
+from lab.plots import COLORS, empty_figure, layout, line
 from lab.texts import t
 
 __all__ = ["reward_curves_figure", "score_histogram", "zero_std_figure"]
@@ -40,19 +40,19 @@ def reward_curves_figure(curves: list[tuple[str, pd.DataFrame]], x: str = "step"
     if not drawn:
         return empty_figure(title, t("compare_plots.none"))
     if not side_by_side or len(drawn) == 1:
-        fig = go.Figure([_line(c.set_index("x")["reward"], label, COLORS[i % len(COLORS)])
+        fig = go.Figure([line(c.set_index("x")["reward"], label, COLORS[i % len(COLORS)])
                          for i, (label, c) in enumerate(drawn)])  # fmt: skip
         if relative:
             fig.add_hline(y=0, line={"color": "#94a3b8", "width": 1, "dash": "dot"})
-        return _layout(fig, title, xaxis, yaxis)
+        return layout(fig, title, xaxis, yaxis)
     rows = math.ceil(len(drawn) / _PANELS_PER_ROW)
     cols = min(len(drawn), _PANELS_PER_ROW)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label for label, _ in drawn],
                         horizontal_spacing=0.08, vertical_spacing=0.18)  # fmt: skip
     for i, (label, c) in enumerate(drawn):
-        line = _line(c.set_index("x")["reward"], label, COLORS[i % len(COLORS)])
-        fig.add_trace(line, row=i // cols + 1, col=i % cols + 1)
-    _layout(fig, title, "", "")
+        trace = line(c.set_index("x")["reward"], label, COLORS[i % len(COLORS)])
+        fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
+    layout(fig, title, "", "")
     fig.update_layout(height=260 * rows + 60, showlegend=False)
     fig.update_annotations(font_size=12)
     for i in range(len(drawn)):
@@ -70,11 +70,11 @@ def zero_std_figure(rows: list[dict], stages: tuple[str, ...] = ("grpo", "rl", "
     if not points:
         return empty_figure(title, t("plots.waiting"))
     series = pd.Series([p[1] for p in points], index=[p[0] for p in points])
-    fig = go.Figure(_line(series, t("compare_plots.zero_std.name"), COLORS[3]))
+    fig = go.Figure(line(series, t("compare_plots.zero_std.name"), COLORS[3]))
     fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%")
     fig.add_annotation(text=t("compare_plots.zero_std.note"), xref="paper", yref="paper", x=0.0, y=-0.32,
                        showarrow=False, xanchor="left", font={"size": 11, "color": "#475569"})  # fmt: skip
-    _layout(fig, title, t("plots.axis.step"), t("compare_plots.zero_std.axis"))
+    layout(fig, title, t("plots.axis.step"), t("compare_plots.zero_std.axis"))
     fig.update_layout(margin={"l": 50, "r": 20, "t": 50, "b": 70})
     return fig
 
@@ -87,4 +87,4 @@ def score_histogram(rewards: list[float]) -> go.Figure:
     counts = pd.Series([round(r, 2) for r in rewards]).value_counts().sort_index()
     fig = go.Figure(go.Bar(x=[f"{v:g}" for v in counts.index], y=list(counts.values), marker_color=COLORS[0]))
     fig.update_xaxes(type="category")
-    return _layout(fig, title, t("dry.histogram.x"), t("dry.histogram.y"))
+    return layout(fig, title, t("dry.histogram.x"), t("dry.histogram.y"))

@@ -26,6 +26,8 @@ __all__ = [
     "grader_names",
     "grader_figure",
     "kl_figure",
+    "layout",
+    "line",
     "metrics_frame",
     "reward_figure",
     "rm_histogram_figure",
@@ -97,7 +99,7 @@ def empty_figure(title: str = "", note: str | None = None) -> go.Figure:
     """A blank frame with a centred note (by default "waiting for the first step"): what a plot shows before there
     is anything to draw."""
     note = t(WAITING) if note is None else note
-    fig = _layout(go.Figure(), title, t("plots.axis.step"), "")
+    fig = layout(go.Figure(), title, t("plots.axis.step"), "")
     fig.add_annotation(
         text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": "#94a3b8"}
     )
@@ -118,11 +120,11 @@ def reward_figure(rows) -> go.Figure:
     fig = go.Figure()
     if not train.empty:
         _add_band(fig, train, _series(df, "reward_std"))
-        fig.add_trace(_line(train, t("plots.reward.train"), COLORS[0]))
+        fig.add_trace(line(train, t("plots.reward.train"), COLORS[0]))
     if not valid.empty:
-        fig.add_trace(_line(valid, t("plots.reward.valid"), COLORS[1], dash="dot", size=9))
+        fig.add_trace(line(valid, t("plots.reward.valid"), COLORS[1], dash="dot", size=9))
     _mark_stages(fig, every)
-    return _layout(fig, title, _time_axis(every), t("plots.axis.mean_reward"))
+    return layout(fig, title, _time_axis(every), t("plots.axis.mean_reward"))
 
 
 def grader_names(rows) -> list[str]:
@@ -143,10 +145,10 @@ def grader_figure(rows) -> go.Figure:
     for i, name in enumerate(grader_names(df)):
         series = _series(df, f"{_GRADER_PREFIX}{name}{_GRADER_SUFFIX}")
         if not series.empty:
-            fig.add_trace(_line(series, name, COLORS[i % len(COLORS)]))
+            fig.add_trace(line(series, name, COLORS[i % len(COLORS)]))
     if not fig.data:
         return empty_figure(title)
-    return _layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_score"))
+    return layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_score"))
 
 
 def completion_length_figure(rows, stage: str = "grpo") -> go.Figure:
@@ -165,9 +167,9 @@ def completion_length_figure(rows, stage: str = "grpo") -> go.Figure:
     ):
         series = _series(df, key)
         if not series.empty:
-            fig.add_trace(_line(series, name, "#cbd5e1", dash="dot", size=4))
-    fig.add_trace(_line(mean, t("plots.length.mean"), COLORS[2]))
-    return _layout(
+            fig.add_trace(line(series, name, "#cbd5e1", dash="dot", size=4))
+    fig.add_trace(line(mean, t("plots.length.mean"), COLORS[2]))
+    return layout(
         fig, title, t("plots.axis.grpo_step") if stage == "grpo" else t("plots.axis.rl_step"), t("plots.axis.tokens")
     )
 
@@ -178,8 +180,8 @@ def sft_loss_figure(rows) -> go.Figure:
     loss = _series(_stage(metrics_frame(rows), "sft"), "loss")
     if loss.empty:
         return empty_figure(title, t("plots.sft.none"))
-    fig = go.Figure(_line(loss, t("plots.sft.loss"), COLORS[3]))
-    return _layout(fig, title, t("plots.axis.sft_step"), t("plots.axis.loss"))
+    fig = go.Figure(line(loss, t("plots.sft.loss"), COLORS[3]))
+    return layout(fig, title, t("plots.axis.sft_step"), t("plots.axis.loss"))
 
 
 # ---------------------------------------------------------------------------------------------------- RLHF runs
@@ -198,17 +200,17 @@ def rm_score_figure(rows) -> go.Figure:
             loss = _series(_stage(df, stage), "loss")
             if not loss.empty:
                 title = t("plots.pref_loss.title", route=stage.upper())
-                line = _line(loss, t("plots.pref_loss.name", route=stage.upper()), COLORS[3])
-                return _layout(go.Figure(line), title, t("plots.axis.step"), t("plots.axis.loss"))
+                curve = line(loss, t("plots.pref_loss.name", route=stage.upper()), COLORS[3])
+                return layout(go.Figure(curve), title, t("plots.axis.step"), t("plots.axis.loss"))
         return empty_figure(t("plots.rm_score.title"))
     fig = go.Figure()
     if not train.empty:
         _add_band(fig, train, _series(rl, "reward_std"))
-        fig.add_trace(_line(train, t("plots.rm_score.sampled"), COLORS[0]))
+        fig.add_trace(line(train, t("plots.rm_score.sampled"), COLORS[0]))
     if not held.empty:
-        fig.add_trace(_line(held, t("plots.rm_score.heldout"), COLORS[1], dash="dot", size=9))
+        fig.add_trace(line(held, t("plots.rm_score.heldout"), COLORS[1], dash="dot", size=9))
     _mark_stages(fig, df)
-    return _layout(fig, t("plots.rm_score.title"), _time_axis(df), t("plots.axis.mean_score"))
+    return layout(fig, t("plots.rm_score.title"), _time_axis(df), t("plots.axis.mean_score"))
 
 
 def kl_figure(rows) -> go.Figure:
@@ -218,8 +220,8 @@ def kl_figure(rows) -> go.Figure:
     for stage in ("rl", "kto"):
         kl = _series(_stage(df, stage), "kl")
         if not kl.empty:
-            return _layout(
-                go.Figure(_line(kl, t("plots.kl.name"), COLORS[5])), title, t("plots.axis.step"), t("plots.axis.kl")
+            return layout(
+                go.Figure(line(kl, t("plots.kl.name"), COLORS[5])), title, t("plots.axis.step"), t("plots.axis.kl")
             )
     note = t("plots.kl.dpo") if not _stage(df, "dpo").empty else _waiting(df)
     return empty_figure(title, note)
@@ -237,14 +239,14 @@ def win_rate_figure(rows) -> go.Figure:
         return empty_figure(title, t("plots.win.waiting") if waiting == t(WAITING) else waiting)
     fig = go.Figure()
     if not live.empty:
-        fig.add_trace(_line(live, t("plots.win.live"), COLORS[2]))
+        fig.add_trace(line(live, t("plots.win.live"), COLORS[2]))
     if not final.empty:
-        fig.add_trace(_line(final, t("plots.win.final"), COLORS[1], dash="dot", size=11))
+        fig.add_trace(line(final, t("plots.win.final"), COLORS[1], dash="dot", size=11))
     fig.add_hline(
         y=0.5, line={"color": "#94a3b8", "dash": "dash", "width": 1}, annotation_text=t("plots.win.no_change")
     )
     _mark_stages(fig, df)
-    fig = _layout(fig, title, _time_axis(df), t("plots.axis.win_rate"))
+    fig = layout(fig, title, _time_axis(df), t("plots.axis.win_rate"))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
@@ -259,14 +261,14 @@ def rm_training_figure(rows) -> go.Figure:
         return empty_figure(title, t("plots.rm_train.waiting"))
     fig = go.Figure()
     if not loss.empty:
-        fig.add_trace(_line(loss, t("plots.rm_train.loss"), COLORS[3]))
+        fig.add_trace(line(loss, t("plots.rm_train.loss"), COLORS[3]))
     for series, name, color, dash, size in ((accuracy, t("plots.rm_train.accuracy"), COLORS[2], "solid", 6),
                                             (held, t("plots.rm_train.heldout"), COLORS[1], "dot", 11)):  # fmt: skip
         if not series.empty:
-            trace = _line(series, name, color, dash=dash, size=size)
+            trace = line(series, name, color, dash=dash, size=size)
             trace.yaxis = "y2"
             fig.add_trace(trace)
-    fig = _layout(fig, title, t("plots.axis.rm_step"), t("plots.axis.loss"))
+    fig = layout(fig, title, t("plots.axis.rm_step"), t("plots.axis.loss"))
     right = {"title": t("plots.axis.accuracy"), "overlaying": "y", "side": "right", "range": [0, 1.02],
              "tickformat": ".0%", "showgrid": False}  # fmt: skip
     fig.update_layout(yaxis2=right)
@@ -293,7 +295,7 @@ def rm_histogram_figure(chosen: Iterable[float] | None, rejected: Iterable[float
     ):
         fig.add_trace(go.Histogram(x=values, name=name, marker_color=color, opacity=0.6, xbins=bins))
     title = t("plots.hist.title_accuracy", title=title, accuracy=100 * accuracy)
-    fig = _layout(fig, title, t("plots.axis.rm_score"), t("plots.axis.pairs"))
+    fig = layout(fig, title, t("plots.axis.rm_score"), t("plots.axis.pairs"))
     fig.update_layout(barmode="overlay", hovermode="closest")
     return fig
 
@@ -364,7 +366,8 @@ def _series(df: pd.DataFrame, column: str) -> pd.Series:
     return series[~series.index.duplicated(keep="last")].sort_index()
 
 
-def _line(series: pd.Series, name: str, color: str, dash: str = "solid", size: int = 6) -> go.Scatter:
+def line(series: pd.Series, name: str, color: str, dash: str = "solid", size: int = 6) -> go.Scatter:
+    """One curve in the lab's style: ``series``' index on x, its values on y, lines with markers."""
     return go.Scatter(
         x=list(series.index),
         y=list(series.values),
@@ -388,7 +391,9 @@ def _time_axis(df: pd.DataFrame) -> str:
     return t("plots.axis.timeline", stages=" → ".join(stages)) if len(stages) > 1 else t("plots.axis.step")
 
 
-def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
+def layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
+    """The lab's figure style (title, height, margins, legend on top, whole steps on a short x-axis); returns
+    ``fig``."""
     fig.update_layout(
         title={"text": title, "font": {"size": 15}, "x": 0.02},
         height=_HEIGHT,

@@ -138,6 +138,15 @@ def test_endpoints_answer_through_gradio_client(demo, fresh_home):
             client.predict("Hi", [], "../../etc", 0.0, 16, api_name="/chat")
         with pytest.raises(Exception, match="sample two answers first"):
             client.predict(api_name="/prefer_a")
+        # the API speaks the caller's language as the page does (Accept-Language; the page switch's cookie wins)
+        zh = Client(f"http://127.0.0.1:{port}/", verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        assert "高质量任务数据和参考答案" in zh.predict(api_name="/learn_table")
+        assert "high-quality task data" in client.predict(api_name="/learn_table")
+        with pytest.raises(Exception, match="JSON 无效"):
+            zh.predict("[{", "x", "{}", api_name="/grade")
+        chosen = Client(f"http://127.0.0.1:{port}/", verbose=False,
+                        headers={"Accept-Language": "zh-CN", "Cookie": "lab_lang=en"})  # fmt: skip
+        assert "high-quality task data" in chosen.predict(api_name="/learn_table")
     finally:
         demo.close()
 
