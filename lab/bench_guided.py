@@ -16,6 +16,7 @@ Screenshots go to ``<out>.shots/``. Numbers, never pass/fail.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ def bench_guided(out_file: str | None = None, locale: str = "zh-CN") -> dict[str
         shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"lab_home": str(home), "locale": locale, "wall_seconds": {}}
     out["wall_seconds"]["prepare"] = prepare(home)
+    os.environ["LAB_HOME"] = str(home)  # this process reads the app's run folders (lab.results, lab.runs)
     with browser.serve_app(home, {"LAB_CHAT_MODEL": ""}) as url, sync_playwright() as p:
         chromium = p.chromium.launch(**browser.launch_options())
         context = chromium.new_context(locale=locale, viewport=browser.VIEWPORT)

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lab.plots import COLORS, empty_figure, layout, line
+from lab.results import RL_STAGES
 from lab.texts import t
 
 __all__ = ["reward_curves_figure", "score_histogram", "zero_std_figure"]
@@ -61,7 +62,7 @@ def reward_curves_figure(curves: list[tuple[str, pd.DataFrame]], x: str = "step"
     return fig
 
 
-def zero_std_figure(rows: list[dict], stages: tuple[str, ...] = ("grpo", "rl", "rloo")) -> go.Figure:
+def zero_std_figure(rows: list[dict], stages: tuple[str, ...] = RL_STAGES) -> go.Figure:
     """Share of each RL step's groups whose answers all scored the same (TRL's ``frac_reward_zero_std``), 0 to 1,
     with the note that such groups teach nothing."""
     title = t("compare_plots.zero_std.title")

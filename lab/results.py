@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from lab import runs
-from lab.texts import t
+from lab.texts import duration, t
 
 __all__ = [
     "CURVE_X", "GAIN", "class_frame", "class_csv", "curve", "finished", "headline", "kind_of", "latest_by_kind",
@@ -187,25 +187,13 @@ def effort_text(row: dict) -> str:
     return t("results.effort.rlhf", n=row.get("clicks", 0))
 
 
-def seconds_text(value: float | None) -> str:
-    """``154.2`` → ``2 min 34 s``; ``None`` → ``–``.
-
-    >>> seconds_text(154.2), seconds_text(9.0), seconds_text(None)
-    ('2 min 34 s', '9 s', '–')
-    """
-    if value is None:
-        return "–"
-    minutes, seconds = divmod(round(value), 60)
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
 def class_frame(rows: list[dict]) -> pd.DataFrame:
     """Every finished run on one line each, with worded headers (visitor's language): the "class results" table."""
     columns = [t(f"results.col.{c}") for c in ("run", "kind", "model", "data", "feedback", "effort", "time",
                                                "change", "verdict")]  # fmt: skip
     lines = [
         [r["run"], t(f"results.kind.{r['kind']}"), r.get("model") or "", r.get("data") or "", feedback_text(r),
-         effort_text(r), seconds_text(r.get("train_seconds")), change_text(r), t(f"results.verdict.{r['verdict']}")]
+         effort_text(r), duration(r.get("train_seconds")), change_text(r), t(f"results.verdict.{r['verdict']}")]
         for r in rows
     ]  # fmt: skip
     return pd.DataFrame(lines, columns=columns)

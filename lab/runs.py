@@ -282,10 +282,13 @@ def queue_place(run: Run) -> tuple[int | None, float | None]:
 
 
 def _typical_seconds(statuses: list[tuple[Run, dict]]) -> Callable[[str], float | None]:
-    """``typical(method)``: the median seconds of this LAB_HOME's finished runs of ``method``, ``None`` if none."""
+    """``typical(method)``: the median seconds of this LAB_HOME's finished runs of ``method``, ``None`` if none (a
+    dry run is not one: it trains no RL)."""
     finished: dict[str, list[float]] = {}
-    for _, st in statuses:
+    for run, st in statuses:
         if st.get("state") == "done" and st.get("ended") and st.get("started"):
+            if run.config().get("config", {}).get("dry_run"):
+                continue
             finished.setdefault(st.get("method") or "", []).append(st["ended"] - st["started"])
 
     def typical(method: str) -> float | None:
@@ -329,9 +332,10 @@ def max_run_seconds() -> float | None:
 _children: dict[str, subprocess.Popen] = {}
 
 
-def start(method: str, config: dict, owner: str = "") -> Run:
+def start(method: str, config: dict, owner: str = "", waiting_allowance: int = 0) -> Run:
     """Create a run (``owner``: who started it) and start its worker, or queue it (``waiting``) while another run
-    trains. Refuses (``LabError``, nothing created) beyond the queue's caps."""
+    trains. Refuses (``LabError``, nothing created) beyond the queue's caps; ``waiting_allowance`` more waiting
+    runs of this owner are allowed for a request that starts several runs at once (the guided demo: two)."""
     with _locked():  # two users pressing Train at once: one starts, the other waits behind it
         statuses = _statuses()
         if gpu.zero_gpu():  # the whole run must fit one ZeroGPU call
@@ -346,7 +350,7 @@ def start(method: str, config: dict, owner: str = "") -> Run:
             if len(waiting) >= total:
                 raise LabError("runs.queue_full", cap=total)
             mine = [r for r in waiting if owner and r.owner == owner]
-            if owner and len(mine) >= per_owner:
+            if owner and len(mine) >= per_owner + waiting_allowance:
                 raise LabError("runs.queue_full_visitor", cap=per_owner, run_id=mine[0].id)
         run = create(method, config, owner=owner)
         if busy:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "DEFAULT_LANGUAGE", "LANGUAGES", "TEXTS_DIR", "current_language", "fields", "has_key", "speaking", "t",
+    "DEFAULT_LANGUAGE", "LANGUAGES", "TEXTS_DIR", "current_language", "duration", "fields", "has_key", "speaking", "t",
     "table",
 ]  # fmt: skip
 
@@ -107,6 +107,22 @@ def t(key: str, language: str | None = None, /, **values: Any) -> str:
     if text is None:
         raise KeyError(f"no text for key {key!r} in {TEXTS_DIR / DEFAULT_LANGUAGE}")
     return text.format(**values)
+
+
+def duration(seconds: float | None) -> str:
+    """A duration for people, in the current language: ``4 s``, ``1 min 05 s``, ``1 h 02 min``; ``–`` unknown.
+
+    >>> duration(4.2), duration(65), duration(3720), duration(None)
+    ('4 s', '1 min 05 s', '1 h 02 min', '–')
+    """
+    if seconds is None:
+        return "–"
+    seconds = max(0, round(float(seconds)))
+    if seconds < 60:
+        return t("ui.common.duration.s", s=seconds)
+    if seconds < 3600:
+        return t("ui.common.duration.min", m=seconds // 60, s=seconds % 60)
+    return t("ui.common.duration.h", h=seconds // 3600, m=seconds % 3600 // 60)
 
 
 def fields(text: str) -> set[str]:

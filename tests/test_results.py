@@ -49,6 +49,9 @@ def class_runs(fresh_home):
 def test_headlines_answer_the_articles_questions(class_runs):
     rft, rlhf, failed = class_runs
     assert [r.id for r in results.finished()] == [rlhf.id, rft.id]  # a failed run is no result; newest first
+    rows, path = learn_tab.class_results()
+    assert len(rows) == 2 and path.endswith("class_results.csv") and "lab-class-" in path
+    assert open(path).read() == results.class_csv([results.headline(r) for r in results.finished()])
     a, b = results.headline(rft), results.headline(rlhf)
     assert (a["kind"], a["questions"], a["references"], a["clicks"], a["verdict"]) == ("rft", 63, 103, 0, "won")
     assert (a["before"], a["after"], a["graders"]) == (0.0, 0.825, ["partial_credit"])
@@ -121,3 +124,8 @@ def test_the_guided_demo_queues_both_methods_and_refuses_a_bad_model(fresh_home,
     with pytest.raises(Exception, match="not one of the demo models"):
         learn_tab.start_demo(("rft",), "gpt-4o", owner="v1")
     assert len(runs.list_runs()) == 2, "a refused demo creates no run"
+    # while someone else trains, the demo's two runs both wait (one request), a third Train by v2 is refused
+    busy = learn_tab.start_demo(learn_tab.DEMO_METHODS, "tiny", owner="v2")
+    assert [runs.get(i).status()["state"] for i in busy] == [runs.WAITING, runs.WAITING]
+    with pytest.raises(Exception, match="waiting"):
+        runs.start("rft", {"model": "tiny"}, owner="v2")

@@ -11,8 +11,8 @@ import pytest
 from lab import LabError, texts
 
 LAB = Path(__file__).resolve().parents[1] / "lab"
-# LabError("key", ...), t("key", ...), texts.t("key", ...): a dotted key as the first argument
-_USE = re.compile(r"""(?:LabError|\bt|texts\.t)\(\s*["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
+# LabError("key", ...), t("key", ...), texts.t("key", ...), L("key"): a dotted key as the first argument
+_USE = re.compile(r"""(?:LabError|\bt|texts\.t|\bL)\(\s*["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
 
 
 def used_keys() -> dict[str, str]:

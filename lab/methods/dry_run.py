@@ -73,7 +73,7 @@ def dry_run(cfg, run, model, tokenizer, train_ds, graders, warm_up, t_start: flo
         model, sft_seconds = warm_up(cfg, model, tokenizer, train_ds, run, lora_config(cfg.lora_rank))
     k = min(QUESTIONS, len(train_ds))
     rows = [dict(r) for r in train_ds.select(range(k))]
-    run.set_status(stage="dry run: sampling", step=0, max_steps=k)
+    run.set_status(stage="dry_run", step=0, max_steps=k)
     t = time.time()
     model.eval()
     answers, _ = evaluate.batched_answers(
@@ -83,7 +83,9 @@ def dry_run(cfg, run, model, tokenizer, train_ds, graders, warm_up, t_start: flo
     sample_seconds = time.time() - t
     repeated = [r for r in rows for _ in range(cfg.num_generations)]  # answers of one question are adjacent
     columns = {c: [r.get(c) for r in repeated] for c in repeated[0] if c != "prompt"}
-    scores = {g.__name__: list(g(completions=answers, **columns)) for g in graders}
+    completions = [[{"role": "assistant", "content": a}] for a in answers]  # as TRL passes a chat task's answers
+    prompts = [r["prompt"] for r in repeated]
+    scores = {g.__name__: list(g(prompts=prompts, completions=completions, **columns)) for g in graders}
     groups, rewards = [], []
     for q, row in enumerate(rows):
         members = []

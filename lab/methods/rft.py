@@ -106,6 +106,7 @@ class GradeRecorder:
         prompts, completions, _ = self.calls[names[0]]
         advantages = trl_advantages(self.trainer, len(completions)) if self.trainer is not None else None
         rows = []
+        limit -= limit % self.num_generations  # whole groups only: a cut group's mean is not TRL's
         for i in range(min(limit, len(completions))):
             scores = {n: self.calls[n][2][i] for n in names}
             prompt = prompts[i][-1]["content"] if isinstance(prompts[i], list) else str(prompts[i])

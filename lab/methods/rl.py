@@ -91,7 +91,7 @@ def fit(
                     {"stage": stage, "step": step, "prompt": prompt_text(p), "completion": c, "reward": s,
                      "group": i // cfg.num_generations, "advantage": None if a is None else round(a, 4)}
                     for i, (p, c, s, a) in enumerate(zip(prompts, completions, scores, advantages, strict=True))
-                ][:64]
+                ][: 64 - 64 % cfg.num_generations]  # whole groups only: a cut group's mean is not TRL's
             )  # fmt: skip
             scorer.last = None
         if live and step % cfg.eval_every == 0 and step < cfg.steps:

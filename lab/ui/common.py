@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, runs
+from lab import LabError, runs, texts
 from lab.methods.rlhf_config import route_of
 from lab.methods.schema import field_type, knob_names
 from lab.texts import has_key, t
@@ -76,20 +76,7 @@ def esc(value: Any) -> str:
     return "" if value is None else html.escape(str(value))
 
 
-def format_seconds(seconds: float | None) -> str:
-    """A duration for people, in the visitor's language.
-
-    >>> format_seconds(4.2), format_seconds(65), format_seconds(3720), format_seconds(None)
-    ('4 s', '1 min 05 s', '1 h 02 min', '–')
-    """
-    if seconds is None:
-        return "–"
-    seconds = max(0, round(float(seconds)))
-    if seconds < 60:
-        return t("ui.common.duration.s", s=seconds)
-    if seconds < 3600:
-        return t("ui.common.duration.min", m=seconds // 60, s=seconds % 60)
-    return t("ui.common.duration.h", h=seconds // 3600, m=seconds % 3600 // 60)
+format_seconds = texts.duration  # a duration for people, in the visitor's language ("1 min 05 s")
 
 
 def format_time(timestamp: float | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lab import compare_plots, results, runs
+from lab import LabError, compare_plots, results, runs
 from lab.texts import t
 from lab.ui.common import run_label, user_errors
 from lab.ui.lang import L
@@ -30,10 +30,16 @@ def default_pick() -> list[str]:
     return [latest[k]["run"] for k in ("rft", "rlhf", "kto", "dpo") if k in latest][:2]
 
 
+def _finished_runs(run_ids: list[str] | None) -> list[runs.Run]:
+    """The chosen runs that are finished results of this lab — looked up by id among them, never as a path."""
+    by_id = {r.id: r for r in results.finished()}
+    return [by_id[i] for i in run_ids or [] if i in by_id]
+
+
 @user_errors
 def draw(run_ids: list[str] | None, x: str, relative: bool, side_by_side: bool):
-    """The figure and the summaries table for the chosen runs."""
-    chosen = [runs.get(i) for i in (run_ids or [])]
+    """The figure and the summaries table for the chosen runs (a run deleted meanwhile is left out)."""
+    chosen = _finished_runs(run_ids)
     curves = [(f"{r.id} · {t('results.kind.' + results.kind_of(r.summary() or {}))}", results.curve(r, x, relative))
               for r in chosen]  # fmt: skip
     figure = compare_plots.reward_curves_figure(curves, x, relative, side_by_side)
@@ -73,8 +79,10 @@ def build_curves_section(key: str) -> dict:
 @user_errors
 def curves_api(run_ids: list[str], x: str = "step", relative: bool = False) -> list[dict]:
     """API: the chosen runs' reward curves as ``[{"run", "x", "reward"}]`` (what the plot draws)."""
+    if x not in results.CURVE_X:
+        raise LabError("curves.bad_x", x=x, choices=", ".join(results.CURVE_X))
     out = []
-    for run_id in run_ids:
-        c = results.curve(runs.get(run_id), x, relative)
-        out.append({"run": run_id, "x": c["x"].tolist(), "reward": c["reward"].tolist()})
+    for run in _finished_runs(run_ids):
+        c = results.curve(run, x, relative)
+        out.append({"run": run.id, "x": c["x"].tolist(), "reward": c["reward"].tolist()})
     return out

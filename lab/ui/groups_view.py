@@ -15,14 +15,15 @@ from html import escape as esc
 
 import gradio as gr
 
-from lab import compare_plots, runs
+from lab import compare_plots, results
 from lab.texts import t
+from lab.ui import runs_view
 from lab.ui.lang import L
 
 __all__ = ["POLICY_STAGES", "build_groups_browser", "dry_run_html", "group_html", "groups_of", "steps_of"]
 
-POLICY_STAGES = ("grpo", "rl", "rloo")
-"""Stages whose samples are the policy's answers in groups."""
+POLICY_STAGES = results.RL_STAGES
+"""Stages whose samples are the policy's answers in groups (the RL stages)."""
 
 
 def steps_of(samples: list[dict]) -> list[int]:
@@ -120,7 +121,7 @@ def _choices(samples: list[dict], step: int | None) -> tuple[list[int], list[tup
 def browse(run_id: str | None, step: float | None, group: int | None):
     """The browser's update: the curve of same-score groups, the step slider's range, the group picker and the
     chosen group's table."""
-    run = runs.get(run_id) if run_id else None
+    run = runs_view._find(run_id)
     samples = run.samples() if run else []
     zero = compare_plots.zero_std_figure(run.metrics() if run else [])
     steps = steps_of(samples)
@@ -146,7 +147,7 @@ def build_groups_browser(run_id: gr.State | gr.Dropdown | gr.Textbox, refresh_on
         with gr.Row():
             step = gr.Slider(0, 1, 0, step=1, label=L("groups.step"), interactive=False, scale=3)
             group = gr.Dropdown([], value=None, label=L("groups.group"), scale=2)
-        table = gr.HTML(group_html(None), elem_classes=["groups-block"])
+        table = gr.HTML(lambda: group_html(None), elem_classes=["groups-block"])  # at page load: visitor's language
     outputs = [zero, step, group, table]
     for trigger in (run_id.change, *refresh_on):
         trigger(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")

@@ -42,7 +42,7 @@ I18N = gr.I18n(**{lang: texts.table(lang) for lang in texts.LANGUAGES})
 
 
 def L(key: str) -> gr.i18n.I18nData:  # noqa: N802 — short on purpose: it wraps every label of the layout
-    """A static label: ``gr.Button(L("rft.train"))``. The key must be in the table (``KeyError`` names it)."""
+    """A static label: ``gr.Tab(L("app.tab.runs"))``. The key must be in the table (``KeyError`` names it)."""
     texts.t(key, texts.DEFAULT_LANGUAGE)  # a missing key fails when the page is built, not in a browser
     return I18N(key)
 
@@ -130,9 +130,15 @@ def language_switch(demo: gr.Blocks) -> gr.Radio:
         [(name, lang) for lang, name in NAMES.items() if lang in texts.LANGUAGES], value=None, show_label=False,
         container=False, elem_id="lab-language", elem_classes=["lab-language"],
     )  # fmt: skip
-    set_cookie = f"document.cookie = '{COOKIE}=' + lang + '; path=/; max-age=31536000; SameSite=Lax'"
+    # on https (a Space: the page is an iframe on huggingface.co) a cookie needs SameSite=None; Secure to be kept;
+    # reload only when the browser kept it, or a browser that refuses cookies would reload for ever
+    set_cookie = (
+        f"document.cookie = '{COOKIE}=' + lang + '; path=/; max-age=31536000; ' + "
+        "(location.protocol === 'https:' ? 'SameSite=None; Secure' : 'SameSite=Lax')"
+    )
+    kept = f"document.cookie.includes('{COOKIE}=' + lang)"
     switch.input(lambda lang: lang, switch, remembered, api_visibility="private").then(
-        None, switch, None, js=f"(lang) => {{ {set_cookie}; window.location.reload(); }}"
+        None, switch, None, js=f"(lang) => {{ {set_cookie}; if ({kept}) window.location.reload(); }}"
     )
 
     def on_load(saved: str | None, request: gr.Request) -> str:
@@ -141,7 +147,7 @@ def language_switch(demo: gr.Blocks) -> gr.Radio:
     demo.load(on_load, remembered, switch, api_visibility="private").then(
         None, remembered, None,
         js=f"(lang) => {{ if (lang && !document.cookie.includes('{COOKIE}=')) {{ {set_cookie}; "
-           "window.location.reload(); } }",
+           f"if ({kept}) window.location.reload(); }} }}",
     )  # fmt: skip
     return switch
 
@@ -182,7 +188,7 @@ class PageLanguage:
             nonlocal start
             if message["type"] == "http.response.start":
                 kind = dict(message.get("headers") or []).get(b"content-type", b"")
-                if not kind.startswith(b"text/html"):
+                if not kind.startswith(b"text/html") or message.get("status") != 200:  # e.g. a 206 range: untouched
                     start = None
                     scope_state["pass"] = True
                     return await send(message)
@@ -195,7 +201,8 @@ class PageLanguage:
                 return None
             html = _HTML_HEAD.sub(lambda m: m.group(0) + _page_script(chosen), b"".join(body), count=1)
             headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", str(len(html)).encode())]})
+            headers += [(b"content-length", str(len(html)).encode()), (b"vary", b"Cookie")]  # per-language page
+            await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": html})
 
         scope_state: dict[str, bool] = {}

@@ -19,6 +19,8 @@ Layout only reads run folders and starts runs (``lab.runs``); it imports no torc
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from html import escape as esc
 from pathlib import Path
 
@@ -27,7 +29,8 @@ import pandas as pd
 
 from lab import LabError, access, results, runs
 from lab.learn import source_code
-from lab.texts import t
+from lab.texts import duration, t
+from lab.ui import runs_view
 from lab.ui.common import BASE_MODELS, user_errors
 from lab.ui.lang import L
 
@@ -66,7 +69,7 @@ def _stages_text(run: runs.Run | None, row: dict) -> str:
     else:
         parts = [("learn.stage.simulate", s.get("simulate_seconds")), ("learn.stage.reward_model",
                  s.get("reward_model_seconds")), ("learn.stage.policy", s.get("policy_seconds"))]  # fmt: skip
-    return " → ".join(t(key, seconds=results.seconds_text(v)) for key, v in parts if v)
+    return " → ".join(t(key, seconds=duration(v)) for key, v in parts if v)
 
 
 def _cell(row: dict | None, name: str, run: runs.Run | None) -> str:
@@ -90,7 +93,7 @@ def _cell(row: dict | None, name: str, run: runs.Run | None) -> str:
         return results.effort_text(row)
     if name == "implementation":
         key = "learn.impl.rft" if row["kind"] == "rft" else f"learn.impl.{row['kind']}"
-        return t(key, seconds=results.seconds_text(row.get("train_seconds")))
+        return t(key, seconds=duration(row.get("train_seconds")))
     if name == "verdict":
         return t(f"results.verdict.{row['verdict']}")
     if name == "runs":
@@ -129,14 +132,13 @@ def learn_table_html(rows: list[dict] | None = None) -> str:
     return f'<div class="learn-table"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def class_results(path_dir: Path | None = None) -> tuple[pd.DataFrame, str | None]:
-    """The class results table (every finished run) and a CSV file of it for download (``None`` when empty)."""
+def class_results() -> tuple[pd.DataFrame, str | None]:
+    """The class results table (every finished run) and a CSV file of it for download (``None`` when empty), in a
+    folder of its own under the system's temp dir (where Gradio serves downloads from; no file shared by calls)."""
     rows = [results.headline(r) for r in results.finished()]
     if not rows:
         return results.class_frame([]), None
-    folder = path_dir or (runs.runs_dir().parent / "exports")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "class_results.csv"
+    path = Path(tempfile.mkdtemp(prefix="lab-class-")) / "class_results.csv"
     path.write_text(results.class_csv(rows), encoding="utf-8")
     return results.class_frame(rows), str(path)
 
@@ -150,7 +152,7 @@ def start_demo(methods: tuple[str, ...], model: str, owner: str) -> list[str]:
     started = []
     for method in methods:
         try:
-            started.append(runs.start(method, {"model": model}, owner=owner).id)
+            started.append(runs.start(method, {"model": model}, owner=owner, waiting_allowance=len(started)).id)
         except LabError as e:
             if not started:
                 raise
@@ -171,7 +173,8 @@ def demo_status(run_ids: list[str] | None) -> str:
             continue
         status = run.status()
         lines.append(t("learn.demo.line", run=run_id, method=run.config().get("method", "?").upper(),
-                       state=status.get("state", "?"), stage=status.get("stage") or ""))  # fmt: skip
+                       state=runs_view.state_label(status.get("state", "?")),
+                       stage=runs_view.stage_label(str(status.get("stage") or ""))))  # fmt: skip
     return "  \n".join(lines)
 
 
@@ -204,9 +207,15 @@ def _fixes_markdown(method: str) -> str:
     return f"**{t('learn.code.fixes')}**\n\n{fixes}\n\n{t(f'learn.port.what.{method}')}"
 
 
+@functools.cache
+def _port_result(method: str) -> dict:
+    """The port's output, run once per app (its seed fixes every number): a click costs a subprocess only once."""
+    return source_code.run_port(method)
+
+
 def _port_markdown(method: str) -> str:
     """Run the port (a subprocess, ~10 s) and show its losses and its outputs for several questions."""
-    out = source_code.run_port(method)
+    out = _port_result(method)
     losses = [f"{x:.4f}" for x in out.get("losses") or []] or ["–"]
     ran = t("learn.code.ran", seconds=f"{out.get('seconds', 0):.1f}", first=losses[0], last=losses[-1],
             n=len(out.get("losses") or []))  # fmt: skip

@@ -72,6 +72,10 @@ def build_rft_tab() -> None:
     _dry_run_section(task_state, specs, knobs)
 
 
+DRY_RUN_WAIT_SECONDS = 20 * 60
+"""How long the dry-run button follows its run (queue included) before it stops watching (the run goes on)."""
+
+
 def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict) -> None:
     """A dry run of the form as it is: the model GRPO would start from, sampled and graded on a few training
     questions (``lab.methods.dry_run``), queued like any run; this handler streams its state until it ends."""
@@ -90,12 +94,15 @@ def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict) -> None:
         except LabError as e:
             raise gr.Error(e.text(), print_exception=False) from None
         run = runs.get(run_id)
-        while (status := run.status()).get("state") not in runs.FINAL_STATES:
-            yield t("dry.waiting", run=run_id, state=status.get("state", ""), stage=status.get("stage") or ""), None
+        deadline = time.time() + DRY_RUN_WAIT_SECONDS
+        while (status := run.status()).get("state") not in (*runs.FINAL_STATES, "unknown") and time.time() < deadline:
+            yield t("dry.waiting", run=run_id, state=runs_view.state_label(status.get("state", "")),
+                    stage=runs_view.stage_label(str(status.get("stage") or ""))), None  # fmt: skip
             time.sleep(1.0)
         summary = run.summary() or {}
         if status.get("state") != "done" or not summary.get("dry_run"):
-            yield t("dry.failed", run=run_id, state=status.get("state"), error=status.get("error") or ""), None
+            yield t("dry.failed", run=run_id, state=runs_view.state_label(str(status.get("state"))),
+                    error=status.get("error") or ""), None  # fmt: skip
             return
         yield groups_view.dry_run_html(summary), compare_plots.score_histogram(summary.get("rewards") or [])
 

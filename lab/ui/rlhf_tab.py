@@ -20,8 +20,8 @@ from lab import LabError, access, chat_batch_size
 from lab.feedback import FeedbackStore, personas
 from lab.methods.rlhf_feedback import DEMO
 from lab.texts import t
+from lab.ui import groups_view, runs_view
 from lab.ui import rlhf_actions as act
-from lab.ui import runs_view
 from lab.ui.common import (
     BASE_MODELS,
     default_chat_model,
@@ -83,6 +83,7 @@ def build_rlhf_tab() -> None:
     )  # fmt: skip
     run.stop(stop, api_name="stop_rlhf", no_run="ui.rlhf.train.no_run")
     run.poll(api_name="poll_rlhf", watch="rlhf")
+    groups_view.build_groups_browser(run.run_state, refresh_on=(run.timer.tick,))  # the RL stage's groups
 
 
 def rlhf_steps() -> str:
