@@ -20,5 +20,6 @@ if __name__ == "__main__":
     demo.queue(default_concurrency_limit=4).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        ssr_mode=False,  # the page comes from Python, so lab.ui.lang.PageLanguage can give it the chosen language
         **launch_options(),
     )
