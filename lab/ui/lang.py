@@ -181,20 +181,20 @@ class PageLanguage:
         if f"{COOKIE}=" not in cookie:
             return await self.app(scope, receive, send)
         chosen = language_of_headers(cookie, None)
-        start: dict | None = None
+        start: dict | None = None  # the page's response start, held until its body is complete
         body: list[bytes] = []
+        passthrough = False  # not a whole HTML page (JSON, a file, a 206 range): sent as it comes
 
         async def buffered(message):
-            nonlocal start
+            nonlocal start, passthrough
             if message["type"] == "http.response.start":
                 kind = dict(message.get("headers") or []).get(b"content-type", b"")
-                if not kind.startswith(b"text/html") or message.get("status") != 200:  # e.g. a 206 range: untouched
-                    start = None
-                    scope_state["pass"] = True
+                passthrough = not kind.startswith(b"text/html") or message.get("status") != 200
+                if passthrough:
                     return await send(message)
                 start = message
                 return None
-            if scope_state.get("pass"):
+            if passthrough:
                 return await send(message)
             body.append(message.get("body", b""))
             if message.get("more_body"):
@@ -205,5 +205,4 @@ class PageLanguage:
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": html})
 
-        scope_state: dict[str, bool] = {}
         return await self.app(scope, receive, buffered)
