@@ -240,6 +240,25 @@ def test_multi_combines_sub_scores_with_a_safe_formula():
     assert grade(spec, ["Paris"], ["Paris"]) == [1.0 + 0.5 - 0.25 + 1.0]
 
 
+@pytest.mark.parametrize(
+    ("formula", "expected"),
+    [
+        ("2 ^ 3 ^ 2", 512.0),  # right-associative: 2 ^ (3 ^ 2), not (2 ^ 3) ^ 2 = 64
+        ("a * 3 ^ 2", 9.0),  # tighter than *: a * 9
+        ("(a * 3) ^ 2", 9.0),
+        ("1 + a ^ 2 * 3", 4.0),
+        ("4 ^ 0.5 / 2", 1.0),  # tighter than /
+        ("-a ^ 2", -1.0),  # as in mathematics: -(a ^ 2)
+        ("2 ^ -1", 0.5),
+        ("a ^ 2 + 1 ^ 3", 2.0),
+    ],
+)
+def test_caret_is_power_with_openai_precedence(formula, expected):
+    spec = {"type": "multi", "graders": {"a": {"type": "exact_match"}}, "calculate_output": formula}
+    assert grade(spec, ["Paris"], ["Paris"]) == [expected]  # a = 1 (exact match)
+    validate_spec(spec)  # the spec's check accepts it (a refused formula raises LabError)
+
+
 def test_multi_gives_none_for_math_errors_and_missing_parts():
     spec = {"type": "multi", "graders": {"a": {"type": "exact_match"}, "n": {"type": "numeric"}},
             "calculate_output": "a / (a - 1) + n"}  # fmt: skip
@@ -257,6 +276,7 @@ def test_multi_gives_none_for_math_errors_and_missing_parts():
         ("'x' * 3", "not allowed"),
         ("max(a, key=abs)", "not allowed"),
         ("a +", "is not a formula"),
+        ("a ^^ 2", "is not a formula"),
         ("[a for a in ()]", "not allowed"),
     ],
 )

@@ -259,7 +259,8 @@ class _FormulaError(Exception):
 
 
 def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
-    """Evaluate a parsed formula: numbers, names from env, + - * / ** %, comparisons (1.0/0.0), _FUNCS calls."""
+    """Evaluate a parsed formula: numbers, names from env, + - * / ^ (as **) %, comparisons (1.0/0.0), _FUNCS
+    calls."""
     if isinstance(node, ast.Expression):
         return _evaluate(node.body, env)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
@@ -287,12 +288,26 @@ def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
     raise _FormulaError(t("grading.formula.not_allowed", expression=ast.unparse(node), functions=", ".join(_FUNCS)))
 
 
+def python_formula(text: str) -> str:
+    """OpenAI's formula language in Python's: ``^`` is the power operator (as OpenAI documents it), not Python's
+    XOR. Python's ``**`` has exactly the precedence and associativity OpenAI's ``^`` needs — tighter than ``* /``
+    and unary minus on its left, right-associative — so the formula is ``^`` → ``**`` (a formula holds no strings:
+    nothing else can contain a ``^``) and then Python's own parser.
+
+    >>> python_formula("2 ^ 3 ^ 2"), eval(python_formula("2 ^ 3 ^ 2")), eval(python_formula("2 * 3 ^ 2"))
+    ('2 ** 3 ** 2', 512, 18)
+    >>> eval(python_formula("-2 ^ 2")), eval(python_formula("(2 * 3) ^ 2")), eval(python_formula("1 + 2 ^ 2 * 3"))
+    (-4, 36, 13)
+    """
+    return text.replace("^", "**")
+
+
 def _formula(text: str, names: list[str], path: str) -> ast.Expression:
-    """Parse and check a multi grader's formula (a trial evaluation with every grader at 0.5)."""
+    """Parse and check a multi grader's formula (a trial evaluation with every grader at 0.5); ``^`` is power."""
     if len(text) > 1000:
         raise LabError("grading.formula.too_long", path=path)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(python_formula(text.strip()), mode="eval")
         _evaluate(tree, dict.fromkeys(names, 0.5))
     except SyntaxError as e:
         raise LabError("grading.formula.syntax", path=path, text=text, error=e.msg) from None
