@@ -159,10 +159,28 @@ def test_tsv_and_semicolon_csv(tmp_path):
     assert load_tasks(write(tmp_path, "s.csv", "question;answer\na?;1\n"))["answer"] == ["1"]
 
 
-def test_source_field_named_like_an_output_column_is_renamed(tmp_path):
-    ds = load_tasks(write(tmp_path, "t.jsonl", jsonl({"question": "q?", "prompt": "other", "answer": "a"})))
-    assert ds["question"] == ["q?"]
-    assert ds["source_prompt"] == ["other"]
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"question": "q?", "prompt": "other", "answer": "a"},
+         r"line 2: two columns could be the question \(question, prompt\)"),
+        ({"messages": [{"role": "user", "content": "q?"}], "input": "x", "answer": "a"},
+         r"line 2: two columns could be the question \(messages, input\)"),
+        ({"question": "q?", "answer": "a", "reference": "b"},
+         r"line 2: two columns could be the reference answer \(answer, reference\)"),
+        ({"question": "q?", "Answer": "a", "answer": "b"},
+         r"line 2: two columns have one name \('Answer' and 'answer'"),
+        ({"messages": "q?", "answer": "a"}, r"line 2, field 'messages': `messages` must be a list of messages"),
+        ({"question": "q?", "answer": {"text": "a"}}, r"line 2, field 'answer': the reference answer must be text"),
+        ({"question": "q?", "answer": ["a", "b"]}, r"line 2, field 'answer': .* not a list"),
+    ],
+)
+def test_ambiguous_rows_are_refused_with_line_and_field(tmp_path, row, problem):
+    """Issue 12, item 6: what would be guessed is refused, with the line and the field."""
+    good = {"question": "fine?", "answer": "yes"}
+    path = write(tmp_path, "t.jsonl", jsonl(good, row))
+    with pytest.raises(LabError, match=problem):
+        load_tasks(path)
 
 
 # ------------------------------------------------------------------------------------------------ bad files
@@ -391,3 +409,13 @@ def test_chinese_counterparts_of_the_bundled_tasks(zh, en, extra):
     first = zh_ds[0]
     assert (first["question"], first["answer"]) in {("法国的首都是哪里？只回答城市名。", "巴黎"),
                                                     ("“热”的反义词是什么？只回答一个词。", "冷")}  # fmt: skip
+
+
+def test_a_column_twice_is_refused_in_csv_and_jsonl(tmp_path):
+    with pytest.raises(LabError, match=r"line 1: two columns have one name \('answer' and 'answer'"):
+        load_tasks(write(tmp_path, "t.csv", "question,answer,answer\nq?,a,b\n"))
+    with pytest.raises(LabError, match=r"line 1: two columns have one name \('Answer' and 'answer'"):
+        load_tasks(write(tmp_path, "t2.csv", "question,Answer,answer\nq?,a,b\n"))
+    with pytest.raises(LabError, match=r"line 2: two columns have one name \('answer' and 'answer'"):
+        lines = '{"question": "q", "answer": "a"}\n{"question": "q", "answer": "a", "answer": "b"}\n'
+        load_tasks(write(tmp_path, "t.jsonl", lines))

@@ -228,6 +228,12 @@ def _parse_csv(
         if header is None:
             header = [h.strip() or f"column_{i + 1}" for i, h in enumerate(record)]
             header_line = start
+            seen: dict[str, str] = {}
+            for column in header:  # "answer,answer" or "Answer,answer": which one is meant would be a guess
+                if column.lower() in seen:
+                    twice = t("data.row.same_name", a=seen[column.lower()], b=column)
+                    problems.add(t("data.at.line", line=start), twice)
+                seen.setdefault(column.lower(), column)
             continue
         if len(record) != len(header):
             problems.add(
@@ -247,6 +253,27 @@ def _parse_csv(
     return rows, header, header_line
 
 
+class _DuplicateKey(Exception):
+    """A JSON object with one key twice (``json.loads`` would keep the last one silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a key given twice, or twice in different case, in one object.
+
+    >>> _unique_keys([("a", 1), ("b", 2)])
+    {'a': 1, 'b': 2}
+    >>> _unique_keys([("answer", 1), ("Answer", 2)])
+    Traceback (most recent call last):
+    lab.data.formats._DuplicateKey: ('answer', 'Answer')
+    """
+    seen: dict[str, str] = {}
+    for key, _ in pairs:
+        if key.strip().lower() in seen:
+            raise _DuplicateKey(seen[key.strip().lower()], key)
+        seen[key.strip().lower()] = key
+    return dict(pairs)
+
+
 def _parse_jsonl(text: str, name: str, max_rows: int, feedback: bool = False) -> list[Row]:
     problems = Problems(name)
     rows: list[Row] = []
@@ -255,12 +282,15 @@ def _parse_jsonl(text: str, name: str, max_rows: int, feedback: bool = False) ->
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             problems.add(
                 t("data.at.line_column", line=number, column=e.colno),
                 t("data.jsonl.broken", error=e.msg, example=_EXAMPLE[feedback]),
             )
+            continue
+        except _DuplicateKey as e:
+            problems.add(t("data.at.line", line=number), t("data.row.same_name", a=e.args[0], b=e.args[1]))
             continue
         if not isinstance(value, dict):
             problems.add(

@@ -52,7 +52,8 @@ __all__ = [
 ]
 
 QUESTION_COLUMNS: tuple[str, ...] = ("question", "prompt", "input", "query", "instruction", "problem")
-"""Names accepted for the question column (any case), in order of preference when a row has several."""
+"""Names accepted for the question column (any case). A row with two of them (or one and ``messages``) is refused:
+which one is the question would be a guess."""
 ANSWER_COLUMNS: tuple[str, ...] = (
     "answer",
     "reference_answer",
@@ -63,7 +64,7 @@ ANSWER_COLUMNS: tuple[str, ...] = (
     "output",
     "ideal",
 )
-"""Names accepted for the reference-answer column (any case), in order of preference."""
+"""Names accepted for the reference-answer column (any case); a row with two of them is refused (a guess)."""
 SYSTEM_COLUMN = "system"
 MAX_ANSWER_CHARS = MAX_REFERENCE_CHARS  # lab.data's name for the reference-answer limit (MAX_QUESTION_CHARS beside)
 MAX_ROWS = 20_000
@@ -209,11 +210,40 @@ def _to_dataset(rows: list[Row], columns: list[str], name: str, header_line: int
     return datasets.Dataset.from_dict(table)
 
 
+def _ambiguous(row: Row, problems: Problems) -> None:
+    """Refuse what would otherwise be guessed: two columns whose names differ only in case (``Answer`` and
+    ``answer``), two accepted names of one role in one row (``question`` and ``prompt``; ``messages`` and a
+    question column; ``answer`` and ``reference``), ``messages`` that is not a list, a reference that is an object
+    or a list. Each problem names the line and the fields."""
+    fields = row.fields
+    seen: dict[str, str] = {}
+    for key in fields:
+        folded = key.strip().lower()
+        if folded in seen:
+            problems.add(t("data.at.line", line=row.line), t("data.row.same_name", a=seen[folded], b=key))
+        seen.setdefault(folded, key)
+    for role, names in (("question", ("messages", *QUESTION_COLUMNS)), ("answer", ANSWER_COLUMNS)):
+        present = [key for key in fields if key.strip().lower() in names]
+        if len({k.strip().lower() for k in present}) > 1:
+            problems.add(t("data.at.line", line=row.line), t(f"data.row.two_{role}s", fields=", ".join(present)))
+    messages_key = find_key(fields, ("messages",))
+    if messages_key and not isinstance(fields[messages_key], list):
+        at = t("data.at.line_field", line=row.line, field=messages_key)
+        problems.add(at, t("data.row.messages_not_list", kind=type(fields[messages_key]).__name__))
+    answer_key = find_key(fields, ANSWER_COLUMNS)
+    if answer_key and isinstance(fields[answer_key], dict | list):
+        at = t("data.at.line_field", line=row.line, field=answer_key)
+        problems.add(at, t("data.row.reference_not_text", kind=type(fields[answer_key]).__name__))
+
+
 def _convert_row(row: Row, problems: Problems) -> dict[str, Any] | None:
     """``{prompt, question, answer, **extras}`` for one row, or ``None`` after recording its problems."""
     fields = row.fields
     at = t("data.at.line", line=row.line)
     before = problems.total
+    _ambiguous(row, problems)
+    if problems.total > before:
+        return None
     used: set[str] = set()
     system_key = find_key(fields, (SYSTEM_COLUMN,))
     system = value_text(fields[system_key], json_scalars=True).strip() if system_key else ""
