@@ -121,7 +121,7 @@ def _choices(samples: list[dict], step: int | None) -> tuple[list[int], list[tup
 def browse(run_id: str | None, step: float | None, group: int | None):
     """The browser's update: the curve of same-score groups, the step slider's range, the group picker and the
     chosen group's table."""
-    run = runs_view._find(run_id)
+    run = runs_view.find_run(run_id)
     samples = run.samples() if run else []
     zero = compare_plots.zero_std_figure(run.metrics() if run else [])
     steps = steps_of(samples)

@@ -167,9 +167,8 @@ def demo_status(run_ids: list[str] | None) -> str:
         return ""
     lines = []
     for run_id in run_ids:
-        try:
-            run = runs.get(run_id)
-        except LabError:
+        run = runs_view.find_run(run_id)
+        if run is None:
             continue
         status = run.status()
         lines.append(t("learn.demo.line", run=run_id, method=run.config().get("method", "?").upper(),
@@ -272,17 +271,10 @@ def build_learn_tab(tabs: gr.Tabs | None = None) -> None:
 
     def tick(ids: list[str]):
         line = demo_status(ids)
-        active = any(runs.get(i).status().get("state") not in runs.FINAL_STATES for i in ids if _exists(i))
+        found = [r for r in map(runs_view.find_run, ids) if r is not None]
+        active = any(r.status().get("state") not in runs.FINAL_STATES for r in found)
         return line, learn_table_html(), gr.Timer(active=active)
 
     timer.tick(tick, started, [status, table, timer], api_visibility="private", show_progress="hidden")
     refresh.click(learn_table_html, None, table, api_name="learn_table")
-
-
-def _exists(run_id: str) -> bool:
-    try:
-        runs.get(run_id)
-        return True
-    except LabError:
-        return False
 

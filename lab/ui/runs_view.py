@@ -174,7 +174,7 @@ def render(view: RunView, run_id: str | None, seen: dict | None = None, force: b
     """``(seen, *values)`` for ``view.outputs()``; parts whose files did not change since ``seen`` are skipped."""
     force = force or not seen or "run" not in seen
     seen = dict(seen or {})
-    run = _find(run_id)
+    run = find_run(run_id)
     stamps = _stamps(run)
     changed = {part for part in _PARTS if force or seen.get(part) != stamps.get(part) or seen.get("run") != run_id}
     seen.update(stamps, run=run_id)
@@ -414,7 +414,8 @@ def samples_label(step: int | None, method: str = "rft") -> str:
 # ------------------------------------------------------------------------------------------------- helpers
 
 
-def _find(run_id: str | None) -> runs.Run | None:
+def find_run(run_id: str | None) -> runs.Run | None:
+    """The run ``run_id`` names, or ``None`` (no id, or no such run any more)."""
     if not run_id:
         return None
     with contextlib.suppress(LabError):
