@@ -71,7 +71,7 @@ MAX_ROWS = 20_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 TASKS_DIR = Path(__file__).resolve().parents[2] / "assets" / "tasks"
 
-_RESERVED = {"prompt", "question", "answer"}  # output columns; a source field with one of these names is renamed
+_RESERVED = {"prompt", "question", "answer"}  # the dataset's own columns (a row with a second field of one is refused)
 
 
 # ---------------------------------------------------------------------------------------------------------- public
@@ -293,7 +293,7 @@ def _convert_row(row: Row, problems: Problems) -> dict[str, Any] | None:
     result: dict[str, Any] = {"prompt": prompt, "question": question, "answer": answer}
     for key, value in fields.items():
         if key not in used:
-            result[f"source_{key}" if key.strip().lower() in _RESERVED else key] = value
+            result[key] = value  # a field named like an output column never gets here: _ambiguous refused its row
     return result
 
 
