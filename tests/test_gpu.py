@@ -67,6 +67,8 @@ def test_a_run_trains_in_process_inside_one_gpu_call_and_stops(fresh_home, tiny_
     while not any(m.get("stage") == "grpo" for m in second.metrics()) and time.time() < deadline:
         time.sleep(0.2)
     assert runs.stop(second.id)["state"] == "stopped"  # cooperative: no signal to this process
+    while zero_gpu[1]["running"] and time.time() < deadline:  # the run writes "stopped", then its call returns
+        time.sleep(0.05)
     assert not zero_gpu[1]["running"]
 
     monkeypatch.setenv("LAB_ZEROGPU_MAX_SECONDS", "1")
