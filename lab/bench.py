@@ -24,6 +24,7 @@ Benchmarks are not tests: they print and save numbers, they never fail a build. 
 - ``chat``: time to the first streamed piece of ``lab.chat.stream_reply`` against a plain ``model.generate`` of one
   token on the same prompt (chat template and tokenizing included in both), median of 5 each after a warm-up,
   alternated; the lab aims at a ratio of at most 1.1.
+- ``sandbox``: python graders in the kernel sandbox against the same function in-process (:mod:`lab.bench_sandbox`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from lab import chat, data, evaluate, models, runs
 from lab.bench_class import bench_class, bench_share
 from lab.bench_guided import bench_guided
 from lab.bench_lesson import bench_lesson
+from lab.bench_sandbox import bench_sandbox
 from lab.feedback import FeedbackStore, personas
 from lab.feedback.files import write_rows
 from lab.grading import contains_answer
@@ -344,6 +346,7 @@ PARTS = {
     "class": bench_class,
     "share": bench_share,
     "guided": bench_guided,
+    "sandbox": bench_sandbox,
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from lab import LabError, access, runs
 from lab.feedback import FeedbackStore
+from lab.grading import sandbox
 from lab.ui import build_demo, launch_options
 from lab.ui import rlhf_actions as ract
 
@@ -140,6 +141,13 @@ def test_two_visitors_and_the_teacher_through_gradio_client(public, monkeypatch)
         assert len(store.ratings()) == 1
         teacher.predict("ratings", str(rid), api_name="/delete_feedback")
         assert store.ratings().empty
+        # python graders run visitors' code: only the teacher turns them on, on the page as through the API
+        with pytest.raises(Exception, match="only the teacher may turn python graders on or off"):
+            bob.predict(True, api_name="/python_graders")
+        assert not sandbox.switch_state()["enabled"]
+        assert "on** (the teacher's switch)" in teacher.predict(True, api_name="/python_graders")
+        assert sandbox.switch_state()["enabled"] and sandbox.python_graders_enabled()
+        assert "off**" in teacher.predict(False, api_name="/python_graders")
     finally:
         demo.close()
         threading.Event().wait(0.1)

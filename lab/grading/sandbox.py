@@ -1,52 +1,48 @@
-"""Run a user's Python grader (``def grade(sample, item) -> float``) in a locked-down child process.
+"""Run a user's Python grader (``def grade(sample, item) -> float``) as OpenAI runs it: with numpy, scipy, pandas,
+rapidfuzz and the rest of its documented packages — in a child process the *kernel* locks down.
 
-Python graders are **off** unless the environment sets ``LAB_PYTHON_GRADER=1``: a grader is code, and whoever can
-type into the grader box can run it on this machine.
+Python graders are **off** until enabled: ``LAB_PYTHON_GRADER=1`` in the environment, or the teacher's switch on a
+public deployment (:func:`set_switch`, kept in ``LAB_HOME``). A grader is code, and whoever can type into the
+grader box can run it on this machine.
 
-How one batch is graded: the parent checks the source compiles and defines ``grade``, then starts ONE child
-(``python -I -S -c <bootstrap>``) for the whole batch and sends ``{source, samples, items}`` as JSON on stdin. The
-child, before it runs any user code:
+How one batch is graded: the parent checks the source compiles and defines ``grade`` (at most 256 kB, OpenAI's
+limit), then starts ONE child for the whole batch — ``python -I lab/grading/sandbox_child.py`` with an empty
+environment, in a fresh empty temporary folder, as its own session — and sends ``{source, samples, items, limits,
+read, write}`` as JSON on stdin. Before the source is compiled, the child applies, in order (see
+:mod:`lab.grading.sandbox_child`):
 
-1. imports the allowed standard-library modules (:data:`ALLOWED_MODULES`: math, re, json, statistics, difflib, …);
-2. lowers its resource limits: CPU seconds, 512 MB of address space (memory bombs raise ``MemoryError``), no file
-   writes (``RLIMIT_FSIZE`` 0), 16 file descriptors, no core dumps, no new processes (``RLIMIT_NPROC`` 0);
-3. gives the user code its own builtins without ``open``/``input``/``breakpoint`` and with an ``__import__`` that
-   only accepts the allowed modules;
-4. installs a ``sys.addaudithook`` hook that can never be removed and that refuses every audited event except
-   ``exec``/``compile``/``builtins.id`` and imports of allowed modules. So ``open`` (any file, read or write),
-   ``os.*`` file and process events (``os.system``, ``os.fork``, ``os.exec``, ``os.posix_spawn``, ``os.listdir``,
-   ``os.kill``, …), ``subprocess.Popen``, ``socket.*``, ``ctypes.*``, ``sys._getframe``, ``gc.get_objects``,
-   ``code.__new__``, ``marshal.loads``, frame attributes (``object.__getattr__``) and the rest all raise
-   ``PermissionError`` inside the grader, which then scores ``None`` for that sample.
+1. **Landlock**: read-only access beneath the Python installation (:func:`read_paths`: standard library,
+   site-packages, the system's shared libraries), read-write beneath its own temporary folder, nothing else —
+   enforced by the kernel for every way of opening a file (``open``, ``numpy.load``, ``pandas.read_csv``,
+   ``pickle`` payloads, ``ctypes`` calling libc, raw syscalls);
+2. **seccomp** (libseccomp): no sockets, no new processes, no exec, no ptrace, no signals to others, no
+   namespaces/mounts/BPF/io_uring/keyrings;
+3. **rlimits**: CPU seconds, 2 GB of address space, a cap on what it writes, 64 open files, no core dumps.
 
-The child runs with an empty environment (no tokens or secrets to read), in a fresh empty temporary folder, in
-its own process group. The parent writes stdin from a thread, reads at most a fixed number of bytes of output,
-and kills the whole process group at the wall-clock timeout or when the output cap is hit. Results stream back one
-JSON line per sample, so the samples graded before a timeout keep their scores; the rest score ``None`` with the
-reason. A result that is not a finite number (``NaN``, a string, an exception, ``sys.exit``) scores ``None``. A
-syntax error raises :class:`~lab.LabError` with the line number before any process starts. The parent's messages
-are keys of :mod:`lab.texts`; the child's own (a blocked import or event, a bad return value) stay English, since
-the child imports nothing of the lab.
+When ``unshare`` can make a network namespace here (probed once), the child also starts in one with no interfaces.
+The parent writes stdin from a thread, reads at most a fixed number of bytes of output, and kills the whole
+process group at the wall-clock timeout or when the output cap is hit. Results stream back one JSON line per
+sample, so the samples graded before a timeout keep their scores; the rest score ``None`` with the reason. A result
+that is not a finite number (``NaN``, a string, an exception, ``sys.exit``) scores ``None``. A syntax error raises
+:class:`~lab.LabError` with the line number before any process starts.
 
-When ``unshare`` can create a network namespace here (probed once: ``unshare -rn true``, then ``unshare -n true``),
-the child also runs in a new network namespace with no interfaces but loopback, so even code that got past the
-hook could not reach the network. (With ``-r`` it is also a new user namespace, where the kernel enforces
-``RLIMIT_NPROC`` even for root and the hard limits cannot be raised again.) Without ``unshare`` the audit hook
-alone blocks sockets.
+**Fail closed.** :func:`isolation` probes, once per process, that the kernel really enforces all of this: a child
+must fail to read a file outside its folder, to open a socket and to fork (through Python and through ``ctypes``).
+Where Landlock or seccomp is missing (an old kernel, a container whose seccomp profile refuses the Landlock
+syscalls, no libseccomp) python graders stay off, with the reason, even when enabled.
 
-What this does NOT protect against: audit hooks are a CPython debugging/monitoring feature, not a security
-boundary. A bug in CPython or in an allowed C module that corrupts memory (crafted objects, deep recursion that
-overflows the C stack, …) can run arbitrary code that no hook sees; such code still has the resource limits, the
-empty environment and (with ``unshare``) no network, but it can read any file the lab's user can read. The child
-can use a full CPU core until the timeout. Limits are set by the child itself right after start-up (not in a
-``preexec_fn``, which can deadlock when the parent has threads, as the Gradio app does). For a public deployment
-where strangers write graders, keep ``LAB_PYTHON_GRADER`` off or run the lab in a disposable container or VM.
+What this protects against: a grader reading or changing the lab's data (ratings, runs, tokens), the environment's
+secrets (the child's environment is empty), other processes, the network, starting programs, fork and memory
+bombs, endless loops and floods of output. What it does NOT: the child may read public files of the Python
+installation; it can use a full CPU core and 2 GB of memory until its timeout; a kernel bug is out of scope; and
+the score it returns is whatever the code says — a grader's author decides the reward.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -55,127 +51,86 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from lab import LabError
+from lab import LabError, lab_home
 from lab.texts import t
 
 __all__ = [
-    "ALLOWED_MODULES",
+    "OPENAI_PACKAGES",
+    "Isolation",
+    "available_packages",
     "check_source",
     "ensure_enabled",
+    "isolation",
     "python_graders_enabled",
+    "read_paths",
     "run_python_grader",
     "run_python_grader_with_errors",
+    "set_switch",
+    "switch_state",
 ]
 
-#: Standard-library modules a grader may import (and their submodules).
-ALLOWED_MODULES: tuple[str, ...] = (
-    "math", "re", "json", "string", "statistics", "difflib", "unicodedata", "fractions", "decimal",
-    "itertools", "collections", "functools", "operator", "heapq", "bisect", "textwrap", "datetime",
-)  # fmt: skip
+#: The third-party packages OpenAI documents for its python grader image (import name → PyPI name); a grader may
+#: import each one that is installed here (:func:`available_packages`), and any standard-library module.
+OPENAI_PACKAGES: dict[str, str] = {
+    "numpy": "numpy", "scipy": "scipy", "sympy": "sympy", "pandas": "pandas", "rapidfuzz": "rapidfuzz",
+    "sklearn": "scikit-learn", "rouge_score": "rouge-score", "nltk": "nltk", "jsonschema": "jsonschema",
+    "pydantic": "pydantic", "yaml": "pyyaml", "deepdiff": "deepdiff", "sqlparse": "sqlparse",
+    # optional, heavy (chemistry, biology, code search): importable when installed
+    "rdkit": "rdkit", "Bio": "biopython", "skbio": "scikit-bio", "ast_grep_py": "ast-grep-py",
+}  # fmt: skip
 
-MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
-MAX_SOURCE_CHARS = 100_000
+MEMORY_LIMIT_BYTES = 2 * 1024**3  # OpenAI: 2 GB of memory
+FILE_LIMIT_BYTES = 256 * 1024**2  # what a grader may write in its own temporary folder
+MAX_SOURCE_BYTES = 256 * 1024  # OpenAI: 256 kB of code
+MAX_TIMEOUT_SECONDS = 120.0  # OpenAI: 2 minutes
 _MAX_ERROR_CHARS = 300
 _ENV_FLAG = "LAB_PYTHON_GRADER"
+_CHILD = Path(__file__).with_name("sandbox_child.py")
+_SETUP_FAILED = "SANDBOX-SETUP"
+# One thread per numerical library: a batch uses one core, and OpenBLAS does not reserve memory for 64 threads.
+_CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LC_ALL": "C.UTF-8"}
 
-# The child's program. It runs with -I -S (no site-packages, no PYTHON* variables) and an empty environment.
-_BOOTSTRAP = r"""
-import sys, os, json, math, resource, builtins
-ALLOWED = frozenset(%(allowed)r)
-for _name in sorted(ALLOWED):
-    __import__(_name)
-_payload = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-_out = sys.stdout.buffer
-_exit = os._exit
 
-class _Sink:
-    def write(self, s): return len(s)
-    def flush(self): pass
-    def isatty(self): return False
-sys.stdout = sys.stderr = _Sink()
+def available_packages() -> dict[str, bool]:
+    """Which of :data:`OPENAI_PACKAGES` a grader can import on this machine."""
+    return {name: importlib.util.find_spec(name) is not None for name in OPENAI_PACKAGES}
 
-def _emit(i, score, error):
-    _out.write(json.dumps([i, score, error]).encode("ascii") + b"\n")
-    _out.flush()
 
-def _describe(e):
-    tb, depth, line = e.__traceback__, 0, None
-    while tb is not None and depth < 2:
-        line, tb, depth = tb.tb_lineno, tb.tb_next, depth + 1
-    where = "line %%d: " %% line if depth == 2 else ""
-    return (where + type(e).__name__ + ": " + str(e))[:%(max_error)d]
+def _switch_file() -> Path:
+    return lab_home() / "python_graders.json"
 
-_cpu = int(_payload["cpu_seconds"])
-for _res, _val in ((resource.RLIMIT_CPU, (_cpu, _cpu + 1)), (resource.RLIMIT_AS, (%(mem)d, %(mem)d)),
-                   (resource.RLIMIT_FSIZE, (0, 0)), (resource.RLIMIT_NOFILE, (16, 16)),
-                   (resource.RLIMIT_CORE, (0, 0)), (resource.RLIMIT_NPROC, (0, 0))):
+
+def switch_state() -> dict:
+    """The teacher's switch: ``{"enabled": bool, "by": visitor, "at": unix time}`` (``enabled`` False if never set)."""
     try:
-        resource.setrlimit(_res, _val)
-    except (ValueError, OSError):
-        pass
+        state = json.loads(_switch_file().read_text(encoding="utf-8"))
+        return state if isinstance(state, dict) and isinstance(state.get("enabled"), bool) else {"enabled": False}
+    except (OSError, ValueError):
+        return {"enabled": False}
 
-_real_import = builtins.__import__
-def _import(name, globals=None, locals=None, fromlist=(), level=0):
-    if level == 0 and name.partition(".")[0] in ALLOWED:
-        return _real_import(name, globals, locals, fromlist, level)
-    raise ImportError("import of %%r is not allowed in a grader (allowed: %%s)" %% (name, ", ".join(sorted(ALLOWED))))
-_builtins = dict(builtins.__dict__)
-for _name in ("open", "input", "breakpoint", "help", "exit", "quit", "copyright", "credits", "license"):
-    _builtins.pop(_name, None)
-_builtins["__import__"] = _import
-_globals = {"__builtins__": _builtins, "__name__": "grader"}
-_samples, _items = _payload["samples"], _payload["items"]
-_code = compile(_payload["source"], "<grader>", "exec")
-del _payload
 
-def _hook(event, args, _allowed=ALLOWED, _ok=frozenset(("exec", "compile", "builtins.id"))):
-    if event == "import":
-        if str(args[0]).partition(".")[0] in _allowed:
-            return
-        raise PermissionError("import of %%s is blocked in the grader sandbox" %% args[0])
-    if event not in _ok:
-        raise PermissionError("%%s is blocked in the grader sandbox" %% event)
-sys.addaudithook(_hook)
+def set_switch(enabled: bool, by: str) -> dict:
+    """Turn python graders on or off for this lab (the caller checks that ``by`` is the teacher); returns the state.
 
-try:
-    exec(_code, _globals)
-    _grade = _globals.get("grade")
-    if not callable(_grade):
-        raise NameError("the source does not define grade(sample, item)")
-except BaseException as e:
-    _msg = "loading the grader failed: " + _describe(e)
-    for _i in range(len(_samples)):
-        _emit(_i, None, _msg)
-    _out.flush()
-    _exit(0)
-
-for _i in range(len(_samples)):
-    try:
-        _r = _grade(_samples[_i], _items[_i])
-        if isinstance(_r, bool):
-            _r = float(_r)
-        if not isinstance(_r, (int, float)):
-            _emit(_i, None, ("grade() returned %%s, expected a number" %% type(_r).__name__)[:%(max_error)d])
-            continue
-        _r = float(_r)
-        if not math.isfinite(_r):
-            _emit(_i, None, "grade() returned %%r, expected a finite number" %% _r)
-            continue
-        _emit(_i, _r, None)
-    except BaseException as e:
-        _emit(_i, None, _describe(e))
-_out.flush()
-_exit(0)
-"""
+    Kept in ``LAB_HOME`` so that the run workers (other processes) see it too."""
+    state = {"enabled": bool(enabled), "by": by, "at": round(time.time())}
+    path = _switch_file()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
+    return state
 
 
 def python_graders_enabled() -> bool:
-    """True when the environment opts in with ``LAB_PYTHON_GRADER=1`` (read at every call)."""
-    return os.environ.get(_ENV_FLAG, "").strip() == "1"
+    """True when ``LAB_PYTHON_GRADER=1`` or the teacher's switch is on (read at every call)."""
+    return os.environ.get(_ENV_FLAG, "").strip() == "1" or switch_state()["enabled"]
 
 
 def check_source(source: str) -> None:
@@ -189,8 +144,9 @@ def check_source(source: str) -> None:
     """
     if not isinstance(source, str) or not source.strip():
         raise LabError("grading.python.empty")
-    if len(source) > MAX_SOURCE_CHARS:
-        raise LabError("grading.python.too_long", length=len(source), limit=MAX_SOURCE_CHARS)
+    size = len(source.encode("utf-8"))
+    if size > MAX_SOURCE_BYTES:
+        raise LabError("grading.python.too_long", length=size, limit=MAX_SOURCE_BYTES)
     try:
         tree = ast.parse(source, "<grader>")
         compile(tree, "<grader>", "exec", dont_inherit=True)
@@ -206,8 +162,23 @@ def check_source(source: str) -> None:
     raise LabError("grading.python.no_grade")
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def read_paths() -> list[str]:
+    """The folders a grader may read: this Python's standard library and site-packages, and the system's shared
+    libraries — public code only. A folder that holds the lab's data (``LAB_HOME``) or this project is left out."""
+    keys = ("stdlib", "platstdlib", "purelib", "platlib")
+    found = {Path(sysconfig.get_paths()[k]).resolve() for k in keys}
+    found |= {Path(p).resolve() for p in ("/usr/lib", "/lib", "/usr/lib64", "/lib64", "/usr/share/zoneinfo")}
+    private = [lab_home().resolve(), Path(__file__).resolve().parents[2]]
+    keep = [p for p in found if p.is_dir() and not any(_inside(q, p) for q in private)]
+    return sorted(str(p) for p in keep)
+
+
 @functools.cache
-def _isolation_prefix() -> tuple[str, ...]:
+def _netns_prefix() -> tuple[str, ...]:
     """The ``unshare`` command that gives the child a new network namespace, or () where that is not allowed."""
     unshare = shutil.which("unshare")
     if not unshare:
@@ -220,6 +191,82 @@ def _isolation_prefix() -> tuple[str, ...]:
         if probe.returncode == 0:
             return (unshare, flags)
     return ()
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What :func:`isolation` found: ``ok`` (python graders may run), ``reason`` (why not, or ``""``), the
+    ``layers`` in force (``landlock``, ``seccomp``, ``rlimits``, ``netns``) and the probe's ``seconds``."""
+
+    ok: bool
+    reason: str
+    layers: tuple[str, ...]
+    seconds: float
+
+
+_PROBE = """
+import os, socket, ctypes
+def grade(sample, item):
+    leaks = []
+    try:
+        open(item["canary"]).read(); leaks.append("read a file outside its folder")
+    except OSError:
+        pass
+    try:
+        with open(item["canary"] + "-written", "w") as f:
+            f.write("x")
+        leaks.append("wrote a file outside its folder")
+    except OSError:
+        pass
+    try:
+        socket.socket(); leaks.append("opened a socket")
+    except OSError:
+        pass
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        leaks.append("forked")
+    except OSError:
+        pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr = {"x86_64": 41, "aarch64": 198}.get(os.uname().machine, 41)  # socket(2), straight to the kernel
+    if libc.syscall(nr, 2, 1, 0) >= 0:
+        leaks.append("opened a socket through ctypes")
+    pid = libc.fork()
+    if pid == 0:
+        libc._exit(0)
+    if pid > 0:
+        leaks.append("forked through ctypes")
+    fd = libc.open(item["canary"].encode(), 0)
+    if fd >= 0:
+        leaks.append("read a file through ctypes")
+    if leaks:
+        raise PermissionError("; ".join(leaks))
+    return 1.0
+"""
+
+
+@functools.cache
+def isolation() -> Isolation:
+    """Probe once per process that the kernel enforces the sandbox; python graders stay off where it does not."""
+    start = time.monotonic()
+    layers = ("landlock", "seccomp", "rlimits", *(("netns",) if _netns_prefix() else ()))
+    if not sys.platform.startswith("linux"):
+        return Isolation(False, t("grading.python.not_linux", platform=sys.platform), (), 0.0)
+    with tempfile.TemporaryDirectory(prefix="lab-probe-") as outside:
+        canary = Path(outside) / "canary.txt"
+        canary.write_text("secret", encoding="utf-8")
+        try:
+            scores, errors = _run_batch(_PROBE, [{"output_text": ""}], [{"canary": str(canary)}], 60.0)
+        except LabError as e:
+            scores, errors = [None], [str(e)]
+        wrote = canary.with_name("canary.txt-written").exists()
+    seconds = time.monotonic() - start
+    if scores == [1.0] and not wrote:
+        return Isolation(True, "", layers, seconds)
+    error = (errors[0] or "").removeprefix(_SETUP_FAILED + ": ")
+    return Isolation(False, t("grading.python.probe_failed", error=error), (), seconds)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -277,30 +324,30 @@ def _communicate(proc: subprocess.Popen, data: bytes, timeout: float, cap: int) 
 
 
 def ensure_enabled() -> None:
-    """Raise :class:`LabError` (saying how to turn them on) unless python graders are enabled."""
+    """Raise :class:`LabError` unless python graders are enabled here and the kernel isolation works."""
     if not python_graders_enabled():
         raise LabError("grading.python.off", flag=_ENV_FLAG)
+    found = isolation()
+    if not found.ok:
+        raise LabError("grading.python.no_isolation", reason=found.reason)
 
 
-def run_python_grader_with_errors(
-    source: str, samples: list[dict], items: list[dict], timeout: float = 10.0
+def _run_batch(
+    source: str, samples: list[dict], items: list[dict], timeout: float
 ) -> tuple[list[float | None], list[str | None]]:
-    """Like :func:`run_python_grader`, also returning one error message (or None) per sample."""
-    ensure_enabled()
-    if len(samples) != len(items):
-        raise LabError("grading.python.mismatch", samples=len(samples), items=len(items))
-    check_source(source)
+    """One sandboxed child for the whole batch (no checks of the switch: :func:`isolation` uses it to probe)."""
     n = len(samples)
-    if n == 0:
-        return [], []
-    payload = {"source": source, "samples": samples, "items": items, "cpu_seconds": math.ceil(timeout) + 1}
-    data = json.dumps(payload, default=str).encode("utf-8")
-    program = _BOOTSTRAP % {"allowed": ALLOWED_MODULES, "mem": MEMORY_LIMIT_BYTES, "max_error": _MAX_ERROR_CHARS}
-    cmd = [*_isolation_prefix(), sys.executable, "-I", "-S", "-c", program]
     with tempfile.TemporaryDirectory(prefix="lab-grader-") as cwd:
+        limits = {"cpu_seconds": math.ceil(timeout) + 1, "memory_bytes": MEMORY_LIMIT_BYTES,
+                  "file_bytes": FILE_LIMIT_BYTES}  # fmt: skip
+        payload = {"source": source, "samples": samples, "items": items, "limits": limits, "read": read_paths(),
+                   "write": cwd}  # fmt: skip
+        data = json.dumps(payload, default=str).encode("utf-8")
+        cmd = [*_netns_prefix(), sys.executable, "-I", str(_CHILD)]
+        env = {**_CHILD_ENV, "HOME": cwd, "TMPDIR": cwd}
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=cwd, env={}, start_new_session=True, close_fds=True,
+            cwd=cwd, env=env, start_new_session=True, close_fds=True,
         )  # fmt: skip
         out, err, problem = _communicate(proc, data, timeout, cap=65536 + 1024 * n)
     scores: list[float | None] = [None] * n
@@ -332,6 +379,21 @@ def run_python_grader_with_errors(
     return scores, errors
 
 
+def run_python_grader_with_errors(
+    source: str, samples: list[dict], items: list[dict], timeout: float = 10.0
+) -> tuple[list[float | None], list[str | None]]:
+    """Like :func:`run_python_grader`, also returning one error message (or None) per sample."""
+    ensure_enabled()
+    if len(samples) != len(items):
+        raise LabError("grading.python.mismatch", samples=len(samples), items=len(items))
+    if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+        raise LabError("grading.python.bad_timeout", timeout=timeout, limit=MAX_TIMEOUT_SECONDS)
+    check_source(source)
+    if not samples:
+        return [], []
+    return _run_batch(source, samples, items, timeout)
+
+
 def run_python_grader(
     source: str, samples: list[dict], items: list[dict], timeout: float = 10.0
 ) -> list[float | None]:
@@ -339,6 +401,6 @@ def run_python_grader(
 
     ``samples[i]`` is e.g. ``{"output_text": "Paris"}`` and ``items[i]`` the dataset row. Returns one float per
     sample, or ``None`` where the grader failed, returned a non-number, was blocked or ran out of time.
-    Raises :class:`LabError` when python graders are off, or for a syntax error (with its line).
+    Raises :class:`LabError` when python graders are off or cannot be isolated here, or for a syntax error.
     """
     return run_python_grader_with_errors(source, samples, items, timeout)[0]

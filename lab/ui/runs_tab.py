@@ -15,7 +15,7 @@ import pandas as pd
 
 from lab import LabError, access, runs
 from lab.texts import t
-from lab.ui import curves_view, groups_view, runs_view
+from lab.ui import curves_view, grader_switch, groups_view, runs_view
 from lab.ui.common import format_time, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls, stop_as
@@ -150,7 +150,7 @@ def move_to_front(run_id: str, request: gr.Request) -> str:
 
 def _teacher_section(picker: gr.Dropdown) -> None:
     """Who am I, the teacher's token (``LAB_ADMIN_TOKEN``) typed once to become the teacher in this browser, and
-    the teacher's queue control for the picked run."""
+    the teacher's queue control for the picked run, and the switch for python graders."""
     with gr.Accordion(L("ui.runs.teacher.title"), open=False):
         who = gr.Markdown()
         with gr.Row(equal_height=True):
@@ -158,6 +158,7 @@ def _teacher_section(picker: gr.Dropdown) -> None:
                                placeholder=L("ui.runs.teacher.token_placeholder"))  # fmt: skip
             unlock = gr.Button(L("ui.runs.teacher.unlock"), scale=1)
         front = gr.Button(L("ui.runs.teacher.front"), size="md")
+        grader_switch.section()
 
     def move_picked(run_id: str | None, request: gr.Request) -> None:
         gr.Info(move_to_front(run_id or "", request))
