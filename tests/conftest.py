@@ -40,3 +40,30 @@ def fresh_home(tmp_path, monkeypatch, lab_home) -> Path:
     (home / "models").symlink_to(lab_home / "models", target_is_directory=True)
     monkeypatch.setenv("LAB_HOME", str(home))
     return home
+
+
+def kernel_sandbox_missing() -> str:
+    """Why this kernel cannot hold the python-grader sandbox, asked without the lab's code ('' when it can)."""
+    import ctypes.util
+
+    import landlock
+
+    try:
+        landlock.landlock_abi_version()
+    except OSError as e:
+        return f"no Landlock here ({e})"
+    return "" if ctypes.util.find_library("seccomp") else "no libseccomp here"
+
+
+@pytest.fixture
+def python_graders(monkeypatch):
+    """``LAB_PYTHON_GRADER=1``; skips where the kernel lacks Landlock or libseccomp is missing (python graders stay
+    off there, which tests/test_sandbox.py checks), and fails where the kernel has both but the lab's probe says no."""
+    from lab.grading import sandbox
+
+    monkeypatch.setenv("LAB_PYTHON_GRADER", "1")
+    missing = kernel_sandbox_missing()
+    if missing:
+        pytest.skip(missing)
+    found = sandbox.isolation()
+    assert found.ok, found.reason

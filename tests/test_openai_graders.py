@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from lab.grading import build_grader, explain, sandbox
+from lab.grading import build_grader, explain
 
 # The graders guide's python example: fuzzy match with rapidfuzz, 0..1.
 RAPIDFUZZ = {
@@ -37,12 +37,6 @@ NAME_AND_EMAIL = {
     },
     "calculate_output": "(name + email) / 2",
 }  # fmt: skip
-
-
-@pytest.fixture
-def python_graders(monkeypatch):
-    monkeypatch.setenv("LAB_PYTHON_GRADER", "1")
-    assert sandbox.isolation().ok, sandbox.isolation().reason
 
 
 def test_the_guides_rapidfuzz_python_grader(python_graders):
