@@ -13,7 +13,7 @@ import os
 
 import gradio as gr
 
-from lab import access
+from lab import LabError, access
 from lab.grading import sandbox
 from lab.texts import t
 from lab.ui.common import user_errors
@@ -38,18 +38,32 @@ def status_markdown() -> str:
     return t("ui.sandbox.status", state=state, kernel=kernel, packages=packages)
 
 
-@user_errors
-def set_python_graders(enabled: bool, request: gr.Request) -> str:
-    """API: turn python graders on or off for the whole lab (the teacher only); returns the status line."""
+def _set(enabled: bool, request: gr.Request) -> str:
     who = access.identify(request)
-    access.require_teacher(who, t("ui.sandbox.action"))
+    access.require_teacher(who, t("ui.sandbox.action"))  # LabError for anyone else; nothing changes
     sandbox.set_switch(bool(enabled), by=who.visitor)
     return status_markdown()
 
 
+@user_errors
+def set_python_graders(enabled: bool, request: gr.Request) -> str:
+    """API: turn python graders on or off for the whole lab (the teacher only); returns the status line."""
+    return _set(enabled, request)
+
+
+def _flip(enabled: bool, request: gr.Request) -> tuple[bool, str]:
+    """The page's switch: a visitor who is not the teacher gets a warning and the switch back where it was."""
+    try:
+        _set(enabled, request)
+    except LabError as e:
+        gr.Warning(e.text())
+    return sandbox.switch_state()["enabled"], status_markdown()
+
+
 def section() -> None:
-    """The switch and its status line (inside the teacher's accordion)."""
+    """The switch and its status line (inside the teacher's accordion); the same action as an API endpoint."""
     with gr.Row(equal_height=True):
         switch = gr.Checkbox(label=L("ui.sandbox.switch"), value=lambda: sandbox.switch_state()["enabled"], scale=1)
         status = gr.Markdown(status_markdown)
-    switch.input(set_python_graders, switch, status, api_name="python_graders")
+    switch.input(_flip, switch, [switch, status], api_visibility="private")
+    gr.api(set_python_graders, api_name="python_graders")
