@@ -419,3 +419,13 @@ def test_a_column_twice_is_refused_in_csv_and_jsonl(tmp_path):
     with pytest.raises(LabError, match=r"line 2: two columns have one name \('answer' and 'answer'"):
         lines = '{"question": "q", "answer": "a"}\n{"question": "q", "answer": "a", "answer": "b"}\n'
         load_tasks(write(tmp_path, "t.jsonl", lines))
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_key_twice_in_a_json_file_is_refused_with_line_and_field(tmp_path, wrapped):
+    """Issue 12, item 6, as JSONL already is: ``json.loads`` would keep the last of two keys silently."""
+    rows = '[\n  {"question": "q1?", "answer": "a"},\n  {"question": "q2?",\n   "answer": "a",\n   "answer": "b"}\n]'
+    text = '{"meta": {},\n "data": ' + rows + "}" if wrapped else rows
+    refused(write(tmp_path, "t.json", text), f"line {5 + wrapped}, field 'answer'", "('answer' and 'answer'")
+    one = write(tmp_path, "one.json", '{"question": "q?",\n "Answer": "a",\n "answer": "b"}')  # one task, two cases
+    refused(one, "line 3, field 'answer'", "('Answer' and 'answer'")

@@ -299,8 +299,7 @@ def test_multi_formula_refuses_anything_but_arithmetic(formula, problem):
         ({"type": "text_similarity", "evaluation_metric": "meteor"}, "evaluation_metric: 'meteor' needs NLTK"),
         ({"type": "text_similarity"}, "evaluation_metric: missing"),
         ({"type": "string_check", "operation": "eq", "refrence": "x"}, "refrence: unknown field for a string_check"),
-        ({"type": "score_model", "model": "gpt"}, "type: 'score_model' graders need an API model"),
-        ({"type": "label_model"}, "not supported offline"),
+        ({"type": "label_model"}, "input: missing"),
         ({"type": "banana"}, "type: 'banana' is not one of string_check"),
         ({"type": "exact_match", "input": "{{output}}"}, "input: {{output}} is not a template"),
         ({"type": "exact_match", "reference": "{{sample.text}}"}, "reference: sample has output_text"),
@@ -375,6 +374,8 @@ def test_presets_are_valid_and_score_in_range(monkeypatch):
         assert name in PRESETS
     assert DEFAULT_SPEC == PRESETS["partial credit (default)"] and DEFAULT_SPEC["type"] == "contains_answer"
     for name, spec in PRESETS.items():
+        if spec["type"] in ("score_model", "label_model"):  # a model answers: tests/test_judge.py scores those
+            continue
         validate_spec(spec, {"answer", "prompt"})
         rewards = build_grader(spec)(["42", "The answer is 42, I think", "x"], answer=["42", "42", "42"])
         assert all(r is not None and 0.0 <= r <= 1.0 and not math.isnan(r) for r in rewards), (name, rewards)

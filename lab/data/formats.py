@@ -11,6 +11,7 @@ its limits (``max_bytes``, ``max_rows``) and the question column names that mark
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -22,7 +23,9 @@ from typing import Any
 from lab import LabError
 from lab.texts import t
 
-__all__ = ["MAX_PROBLEMS", "Problems", "Row", "find_key", "json_type", "parse", "read_text"]
+__all__ = [
+    "MAX_PROBLEMS", "Problems", "Row", "duplicate_keys", "find_key", "json_members", "json_type", "parse", "read_text",
+]  # fmt: skip
 
 MAX_PROBLEMS = 5
 """How many problems one refusal lists; the rest are only counted."""
@@ -311,9 +314,15 @@ def _parse_json(
     text: str, name: str, max_rows: int, question_columns: tuple[str, ...], feedback: bool = False
 ) -> list[Row]:
     try:
-        top = json.loads(text)
+        top = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise LabError("data.json.broken", name=name, line=e.lineno, column=e.colno, error=e.msg) from None
+    except _DuplicateKey:  # as in JSONL: a key twice in one object is refused, each with its line and field
+        problems = Problems(name)
+        for _, first, second, line in duplicate_keys(text):
+            problems.add(t("data.at.line_field", line=line, field=second), t("data.row.same_name", a=first, b=second))
+        problems.raise_if_any()
+        raise
     start = len(text) - len(text.lstrip())
     if isinstance(top, dict):
         key = next((k for k in top if k.lower() in _WRAPPER_KEYS and isinstance(top[k], list)), None)
@@ -360,6 +369,57 @@ def _array_items(text: str, i: int) -> list[tuple[int, Any]]:
         if text[i] == ",":
             i = _WS.match(text, i + 1).end()
     return items
+
+
+def json_members(text: str) -> list[tuple[tuple[str | int, ...], str, int]]:
+    """Every object member of a valid JSON text, in file order: ``(path of its object, key, line of the key)``.
+    A path is the keys and array indexes from the top (``()`` for the top object), so two members with one path
+    are in one object. Used where a message needs the line of a field: :func:`duplicate_keys`, job files.
+
+    >>> json_members('{"a": [1, {"b": 2}],\\n "c": 3}')
+    [((), 'a', 1), (('a', 1), 'b', 1), ((), 'c', 2)]
+    """
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    out: list[tuple[tuple[str | int, ...], str, int]] = []
+
+    def walk(i: int, path: tuple[str | int, ...]) -> int:  # the end of the value at text[i]
+        i = _WS.match(text, i).end()
+        if text[i] not in "{[":
+            return _DECODER.raw_decode(text, i)[1]
+        close, index = "}" if text[i] == "{" else "]", 0
+        i = _WS.match(text, i + 1).end()
+        while text[i] != close:
+            if close == "}":
+                key, end = _DECODER.raw_decode(text, i)
+                out.append((path, key, bisect.bisect(newlines, i) + 1))
+                i = walk(_WS.match(text, end).end() + 1, (*path, key))  # past the ':'
+            else:
+                i = walk(i, (*path, index))
+                index += 1
+            i = _WS.match(text, i).end()
+            if text[i] == ",":
+                i = _WS.match(text, i + 1).end()
+        return i + 1
+
+    walk(0, ())
+    return out
+
+
+def duplicate_keys(text: str) -> list[tuple[tuple[str | int, ...], str, str, int]]:
+    """The keys given twice in one object of a valid JSON text, the same or in another case (``json.loads`` would
+    keep the last silently): ``(path of the object, first key, second key, line of the second)``.
+
+    >>> duplicate_keys('[{"q": 1},\\n {"answer": 1,\\n  "Answer": 2}]')
+    [((1,), 'answer', 'Answer', 3)]
+    """
+    seen: dict[tuple, str] = {}
+    found = []
+    for path, key, line in json_members(text):
+        folded = (path, key.strip().lower())
+        if folded in seen:
+            found.append((path, seen[folded], key, line))
+        seen.setdefault(folded, key)
+    return found
 
 
 def _member_offset(text: str, i: int, key: str) -> int:

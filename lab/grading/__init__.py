@@ -5,7 +5,12 @@
   metrics (rapidfuzz, BLEU, ROUGE, MiniLM embeddings);
 - :mod:`lab.grading.specs` — graders from JSON specs (OpenAI's grader schema where it overlaps): validate, build a
   reward function, explain a score, presets;
-- :mod:`lab.grading.sandbox` — user-written python graders in a locked-down subprocess.
+- :mod:`lab.grading.sandbox` — user-written python graders in a locked-down subprocess;
+- :mod:`lab.grading.judge` — ``score_model`` and ``label_model`` graders answered by a local judge model (loaded
+  on first use, kept per process), their replies parsed and judge errors counted;
+- :mod:`lab.grading.batch` — graders on a whole task file (OpenAI's grader run/validate, for every row): per
+  grader n, mean, zero and one shares, errors. Not re-exported (``from lab.grading import batch``): it can ask a
+  model for the answers, and the model side imports this package.
 
 The graders, metrics and spec functions of the first two are re-exported here: ``from lab.grading import
 build_grader, exact_match`` (the lower-level scoring helpers stay in :mod:`lab.grading.functions`; the text of a

@@ -7,7 +7,8 @@ The schema follows OpenAI's graders where they overlap (``string_check``, ``text
 got its score, :func:`parse_spec` reads a spec from JSON text or a file, :data:`PRESETS` holds ready-made specs and
 :data:`DEFAULT_SPEC` is the one a run uses when given none. A ``multi`` grader combines named sub-graders with a
 small arithmetic formula, evaluated on its syntax tree (never ``eval``); a ``python`` grader runs in
-:mod:`lab.grading.sandbox`.
+:mod:`lab.grading.sandbox`; ``score_model`` and ``label_model`` (a model as judge) run on a local model in
+:mod:`lab.grading.judge`.
 
 The scoring itself (normalization, numbers, similarity metrics) comes from :mod:`lab.grading.functions`;
 :mod:`lab.grading` re-exports the public names of both. Messages and explanations are keys of :mod:`lab.texts`.
@@ -51,12 +52,15 @@ _REQUIRED = object()
 _IN = {"input": ("template", _OUTPUT)}
 _IO = {**_IN, "reference": ("template", _ANSWER)}
 _LIMITS = {k: ("count", None) for k in ("min_words", "max_words", "min_chars", "max_chars")}
+# model graders: "judge" fields are checked together by lab.grading.judge.validate (passing_labels needs labels, …)
+_JUDGE = {"model": ("judge", "embedded"), "input": ("judge", _REQUIRED), "sampling_params": ("judge", None)}
 # type -> field -> (check, default); the check is a kind name or a tuple of allowed values.
 _SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "string_check": {**_IO, "operation": (("eq", "ne", "like", "ilike"), _REQUIRED)},
     "text_similarity": {**_IO, "evaluation_metric": (SIMILARITY_METRICS, _REQUIRED),
                         "pass_threshold": ("number", None)},
-    "python": {"source": ("source", _REQUIRED), "timeout": ("positive", 10.0), "image_tag": ("str", None)},
+    "python": {"source": ("source", _REQUIRED), "timeout": ("positive", 10.0), "image_tag": ("str", None),
+               "pass_threshold": ("number", None)},
     "multi": {"graders": ("graders", _REQUIRED), "calculate_output": ("formula", _REQUIRED)},
     "exact_match": _IO,
     "contains_answer": _IO,
@@ -65,8 +69,10 @@ _SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "regex": {**_IN, "pattern": ("pattern", _REQUIRED), "mode": (("search", "match", "fullmatch"), "search"),
               "ignore_case": ("bool", False)},
     "length": {**_IN, **_LIMITS},
+    "score_model": {**_JUDGE, "range": ("judge", [0, 1]), "pass_threshold": ("judge", None)},
+    "label_model": {**_JUDGE, "labels": ("judge", _REQUIRED), "passing_labels": ("judge", _REQUIRED)},
 }  # fmt: skip
-_API_ONLY = ("score_model", "label_model")
+_MODEL_KINDS = ("score_model", "label_model")  # lab.grading.judge: a local model answers
 _REF_RE = re.compile(r"\{\{(.*?)\}\}")
 _VAR_RE = re.compile(r"\s*(sample|item)\.(\w+(?:\.\w+|\[\d+\])*)\s*")
 
@@ -94,8 +100,6 @@ def validate_spec(spec: dict, item_fields: set[str] | None = None, _path: str = 
             "grading.spec.not_object", path=_path or t("grading.spec.where"), example=json.dumps(DEFAULT_SPEC)
         )
     kind, type_path = spec.get("type"), _join(_path, "type")
-    if kind in _API_ONLY:
-        raise LabError("grading.spec.api_only", path=type_path, kind=kind)
     if kind not in _SCHEMA:
         raise LabError("grading.spec.not_one_of", path=type_path, value=kind, choices=", ".join(_SCHEMA))
     fields = _SCHEMA[kind]
@@ -112,6 +116,10 @@ def validate_spec(spec: dict, item_fields: set[str] | None = None, _path: str = 
             raise LabError("grading.spec.missing_field", path=_join(_path, key), kind=kind)
     if kind == "multi":
         _formula(spec["calculate_output"], list(spec["graders"]), _join(_path, "calculate_output"))
+    if kind in _MODEL_KINDS:
+        from lab.grading import judge
+
+        judge.validate(spec, _path, lambda text, path: _check_field("template", text, path, item_fields))
     if kind == "length":
         if all(spec.get(k) is None for k in _LIMITS):
             path = _path or t("grading.spec.where")
@@ -126,6 +134,8 @@ def validate_spec(spec: dict, item_fields: set[str] | None = None, _path: str = 
 def _check_field(check: Any, value: Any, path: str, item_fields: set[str] | None) -> None:
     """Raise LabError unless one field's value passes its check (see the kinds in _SCHEMA)."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if check == "judge":
+        return  # lab.grading.judge.validate checks a model grader's fields together
     if isinstance(check, tuple):
         if value not in check:
             raise LabError("grading.spec.not_one_of", path=path, value=value, choices=", ".join(check))
@@ -392,6 +402,10 @@ def _run(spec: dict, texts: list[str], items: list[dict]) -> tuple[Scores, list[
     kind, n = spec["type"], len(texts)
     if kind == "multi":
         return _run_multi(spec, texts, items)
+    if kind in _MODEL_KINDS:
+        from lab.grading import judge
+
+        return judge.run(spec, texts, items, _render_column)
     if kind == "python":
         from lab.grading import sandbox
 
@@ -466,6 +480,12 @@ def _uses_python(spec: dict) -> bool:
     return spec["type"] == "python"
 
 
+def _uses_judge(spec: dict) -> bool:
+    if spec["type"] == "multi":
+        return any(_uses_judge(sub) for sub in spec["graders"].values())
+    return spec["type"] in _MODEL_KINDS
+
+
 def grader_name(spec: dict) -> str:
     """The name TRL logs a grader under (``rewards/<name>/mean``): the spec's name made safe, else its type.
 
@@ -479,6 +499,9 @@ def build_grader(spec: dict) -> Callable[..., Scores]:
     """A TRL reward function ``f(completions, **kwargs) -> list[float | None]`` from a validated spec.
 
     Its ``__name__`` is the spec's name made safe (TRL logs ``rewards/<name>/mean``); ``f.spec`` keeps the spec.
+    A grader with a model grader in it (``score_model``/``label_model``, :mod:`lab.grading.judge`) keeps each call's
+    judge errors and explanations (``f.judge_errors``, ``f.last_whys``: an RFT run's samples show them) and, in
+    TRL's GRPO, which passes ``log_metric`` to reward functions, logs ``judge_errors/<name>`` for the step.
     Dataset columns arrive as keyword lists (``answer=[...]``) and become ``{{item.<column>}}``.
 
     >>> reward = build_grader({"type": "string_check", "name": "is paris", "operation": "ilike"})
@@ -494,9 +517,20 @@ def build_grader(spec: dict) -> Callable[..., Scores]:
 
         sandbox.ensure_enabled()
 
+    judged = _uses_judge(spec)
+
     def reward(completions: list, **kwargs: Any) -> Scores:
         texts = [completion_text(c) for c in completions]
-        return _run(spec, texts, _batch_items(len(texts), kwargs))[0]
+        if not judged:
+            return _run(spec, texts, _batch_items(len(texts), kwargs))[0]
+        from lab.grading import judge
+
+        with judge.counting() as tally:
+            scores, whys = _run(spec, texts, _batch_items(len(texts), kwargs))
+        reward.judge_errors, reward.last_whys = tally.errors, whys  # type: ignore[attr-defined]
+        if callable(log_metric := kwargs.get("log_metric")):  # TRL's GRPO: logged beside rewards/<name>/mean
+            log_metric(f"judge_errors/{reward.__name__}", float(tally.errors))
+        return scores
 
     reward.__name__ = reward.__qualname__ = grader_name(spec)
     reward.__doc__ = f"Reward from the grader spec {json.dumps(spec, ensure_ascii=False)[:300]}"
@@ -566,6 +600,19 @@ _PY_EXAMPLE = '''def grade(sample, item) -> float:
 '''
 
 
+def _judge(kind: str, name: str, question: str, **fields: Any) -> dict:
+    """A model grader on the embedded judge (lab.grading.judge), greedy and short: a verdict, not an essay."""
+    return {"type": kind, "name": name, "model": "embedded", **fields,
+            "sampling_params": {"temperature": 0, "max_completions_tokens": 8},
+            "input": [{"role": "system", "content": "You grade answers against a reference answer."},
+                      {"role": "user", "content": "Question: {{item.question}}\nReference answer: {{item.answer}}\n"
+                                                  "Answer: {{sample.output_text}}\n" + question}]}  # fmt: skip
+
+
+#: The teaching case of a judge being reward-hacked (README, *Model graders*): padded answers score high.
+JUDGE_HACK_FILE = Path(__file__).resolve().parents[2] / "assets" / "graders" / "judge_hack.json"
+
+
 def _similar(name: str, metric: str) -> dict:
     return {"type": "text_similarity", "name": name, "input": _OUTPUT, "reference": _ANSWER,
             "evaluation_metric": metric}  # fmt: skip
@@ -588,5 +635,11 @@ PRESETS: dict[str, dict] = {
         "calculate_output": "0.8 * answer + 0.2 * brevity",
     },
     "python (needs LAB_PYTHON_GRADER=1)": {"type": "python", "name": "python", "source": _PY_EXAMPLE},
+    "judge: score_model (embedded)": _judge("score_model", "judge_score", "Score the answer from 0 (wrong) to 1 "
+                                            "(right). Reply with a number.", range=[0, 1]),
+    "judge: label_model (embedded)": _judge("label_model", "judge_label", "Is the answer correct or incorrect? "
+                                            "Reply with one word.", labels=["correct", "incorrect"],
+                                            passing_labels=["correct"]),
+    "judge that padding fools (teaching)": json.loads(JUDGE_HACK_FILE.read_text(encoding="utf-8")),
 }  # fmt: skip
 DEFAULT_SPEC: dict = PRESETS["partial credit (default)"]
