@@ -2,8 +2,13 @@
 
     python -m lab check-data PATH                 validate a task file; last line: the number of usable rows
     python -m lab grade --grader SPEC --output T  score one answer; last line: the score
-    python -m lab rft [--data PATH|TASK] [--grader SPEC] [--model M] [--steps N] [--out DIR]
+    python -m lab grade --grader SPEC [--grader SPEC …] --data FILE --outputs F|--sample N [--model M]|--references
+                                                  grade a whole file; last line: JSON per grader (--validate: check)
+    python -m lab rft [--data PATH|TASK] [--valid PATH] [--openai-job JOB.json] [--grader SPEC] [--model M]
+                      [--steps N] [--out DIR] [--num-processes N] [--accelerate-config FILE] [--set KEY=VALUE]
     python -m lab runs                            list runs under LAB_HOME
+    python -m lab export RUN [--what adapter,merged,card,recipe] --out DIR [--push REPO]
+                                                  keep a run: adapter, merged model, model card, TRL recipe
     python -m lab bench                           benchmark (see lab/bench.py)
     python -m lab feedback import PATH            store a feedback file (CSV/JSONL/JSON, TRL formats), all or nothing
     python -m lab feedback export PATH [--kind unpaired|paired] [--conversational]
@@ -42,14 +47,68 @@ def _cmd_check_data(args) -> int:
 def _cmd_grade(args) -> int:
     from lab import grading
 
-    spec = grading.parse_spec(args.grader)
+    specs = [grading.parse_spec(g) for g in args.grader]
+    if args.data:
+        return _cmd_grade_file(args, specs)
+    if args.outputs or args.sample is not None or args.references:
+        raise LabError("grade_file.needs_data")
+    if len(specs) > 1:
+        raise LabError("grade_file.one_grader", n=len(specs))
+    spec = specs[0]
     item = json.loads(args.item) if args.item else {}
     if not isinstance(item, dict):
         raise LabError("cli.item_not_object")
     grading.validate_spec(spec, item_fields=set(item) or None)
+    if args.validate:
+        from lab.grading import batch
+
+        (name,) = batch.validate_graders([spec], set(item) or None)
+        print(t("grade_file.valid", index=1, name=name, type=spec["type"]))
+        print(t("grade_file.ok"))
+        return 0
+    if args.output is None:
+        raise LabError("grade_file.needs_output")
     score, why = grading.explain(spec, args.output, item)
     print(why)
     print(score if score is not None else "None")
+    return 0
+
+
+def _cmd_grade_file(args, specs: list[dict]) -> int:
+    """``grade --data``: validate the specs against the file, or grade its rows (see lab/grading/batch.py)."""
+    import time
+
+    from lab import data
+    from lab.grading import batch
+
+    if args.output is not None or args.item:
+        raise LabError("grade_file.output_with_data")
+    sources = [s for s in (args.outputs, args.sample is not None, args.references) if s]
+    if len(sources) > 1 or not (sources or args.validate):
+        raise LabError("grade_file.one_source")
+    ds = data.load_task(args.data)
+    names = batch.validate_graders(specs, set(ds.column_names))
+    outputs = batch.read_outputs(args.outputs, len(ds), args.data) if args.outputs else None
+    if args.validate:
+        for i, (spec, name) in enumerate(zip(specs, names, strict=True), start=1):
+            print(t("grade_file.valid", index=i, name=name, type=spec["type"]))
+        print(t("grade_file.checked", data=args.data, rows=len(ds), fields=", ".join(ds.column_names)))
+        print(t("grade_file.ok"))
+        return 0
+    rows, start = ds, time.perf_counter()
+    if outputs is not None:
+        source = t("grade_file.source.outputs", name=args.outputs)
+    elif args.references:
+        outputs, source = batch.reference_outputs(ds), t("grade_file.source.references")
+    else:
+        tokens = batch.default_max_tokens() if args.max_tokens is None else args.max_tokens
+        rows, outputs = batch.sample_outputs(ds, args.sample, args.model, tokens)
+        source = t("grade_file.source.samples", model=args.model, n=len(rows), tokens=tokens,
+                   seconds=time.perf_counter() - start)  # fmt: skip
+    report = batch.grade_rows(specs, rows, outputs)
+    print(t("grade_file.heading", n=report.rows, data=args.data, source=source))
+    print(report.table())
+    print(json.dumps(report.summary(), ensure_ascii=False))
     return 0
 
 
@@ -76,8 +135,17 @@ def _cmd_rft(args) -> int:
     from lab import grading, runs
 
     config: dict = {}
+    if args.openai_job:  # the job's settings first (its report printed); the flags below override them
+        from lab.data import openai_job
+
+        job = openai_job.load_job(args.openai_job, train=args.data, valid=args.valid)
+        print("\n".join(openai_job.report_lines(job)), flush=True)
+        config.update(job.config)
+    from_job = dict(config)
     if args.data:
         config["task"] = args.data
+    if args.valid:
+        config["valid_task"] = args.valid  # a validation file: the held-out questions, instead of a split
     if args.grader:
         config["graders"] = [grading.parse_spec(g) for g in args.grader]
     for key in ("model", "steps"):
@@ -87,10 +155,17 @@ def _cmd_rft(args) -> int:
         config["warmup"] = False
     if args.dry_run:
         config["dry_run"] = True
+    if args.num_processes is not None:
+        config["num_processes"] = args.num_processes
+    if args.accelerate_config:
+        config["accelerate_config"] = args.accelerate_config
     config.update(_options(args.set))
+    for key, value in from_job.items():
+        if config[key] != value:
+            print(t("openai_job.cli.override", setting=key, job=value, value=config[key]), flush=True)
     run = runs.create("rft", config, args.out)  # the Config refuses a bad option here, before any model loads
     print(t("cli.run_folder", folder=run.dir), flush=True)
-    summary = runs.execute(run)
+    summary = runs.execute_foreground(run)  # this process, or accelerate launch for several
     if summary.get("dry_run"):
         print(t("cli.dry_run", verdict=summary["verdict"], mean=summary["mean"], std=summary["std"],
                 zero=summary["zero_std_share"], n=len(summary["rewards"]), seconds=summary["total_seconds"]))
@@ -108,6 +183,19 @@ def _cmd_runs(args) -> int:
         s = run.status()
         print(t("cli.run_line", run_id=run.id, state=s.get("state"), stage=s.get("stage", ""), step=s.get("step", 0),
                 max_steps=s.get("max_steps", "?")))  # fmt: skip
+    return 0
+
+
+def _cmd_export(args) -> int:
+    """``export RUN``: a run's adapter, merged model, card and/or TRL recipe into ``--out`` (see lab/export.py)."""
+    from lab import export
+
+    what = export.parse_what(args.what)  # an unknown item is refused before anything else
+    run = export.find_run(args.run)
+    out = export.export(run, what, args.out, push=args.push)
+    print(t("export.cli.wrote", what=", ".join(what), run_id=run.id, folder=out))
+    if args.push:
+        print(t("export.cli.pushed", url=export.hub_url(args.push)))
     return 0
 
 
@@ -195,26 +283,50 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("path")
     c.set_defaults(func=_cmd_check_data)
 
-    g = sub.add_parser("grade", help="score one output with a grader spec")
-    g.add_argument("--grader", required=True, help="JSON object or path to a .json file")
-    g.add_argument("--output", required=True, help="the model's answer")
+    g = sub.add_parser("grade", help="score one output, or a whole task file, with grader specs")
+    g.add_argument("--grader", required=True, action="append",
+                   help="JSON object or path to a .json file; repeat for several (with --data)")  # fmt: skip
+    g.add_argument("--output", help="the model's answer (one answer)")
     g.add_argument("--item", help="JSON object with the item's fields, e.g. '{\"answer\": \"Paris\"}'")
+    g.add_argument("--data", help="grade a whole task file (bundled name or path): needs --outputs, --sample, "
+                   "--references or --validate")  # fmt: skip
+    g.add_argument("--outputs", help='with --data: JSONL of {"output_text": ...}, one line per data row, in order')
+    g.add_argument("--sample", type=int, metavar="N", help="with --data: the model answers the first N rows")
+    g.add_argument("--references", action="store_true", help="with --data: grade each row's own reference answer")
+    g.add_argument("--model", default="embedded", help="for --sample: embedded (default), tiny, a folder or a hub id")
+    g.add_argument("--max-tokens", type=int, help="for --sample: max new tokens per answer (default: an RFT run's)")
+    g.add_argument("--validate", action="store_true",
+                   help="check the spec(s) (against --data's fields or --item) without grading anything")  # fmt: skip
     g.set_defaults(func=_cmd_grade)
 
     r = sub.add_parser("rft", help="reinforcement fine-tuning: SFT warm-up + GRPO against graders")
     r.add_argument("--data", help="bundled task name or a file path (default: opposites)")
+    r.add_argument("--valid", help="a validation file: its rows are the held-out questions (no split)")
+    r.add_argument("--openai-job", metavar="JOB.json",
+                   help="an OpenAI fine-tuning job (request body or job object): its grader and hyperparameters; "
+                        "--data/--valid give its files")  # fmt: skip
     r.add_argument("--grader", action="append", help="grader spec (JSON or path); repeat for several")
     r.add_argument("--model", help="embedded (default), tiny, a folder or a hub id")
     r.add_argument("--steps", type=int, help="GRPO steps")
     r.add_argument("--no-warmup", action="store_true", help="skip the SFT warm-up")
     r.add_argument("--dry-run", action="store_true",
                    help="sample and grade the model GRPO would start from (after the warm-up); no RL")  # fmt: skip
+    r.add_argument("--num-processes", type=int, metavar="N", help="train on N processes (accelerate launch, DDP)")
+    r.add_argument("--accelerate-config", metavar="FILE", help="an accelerate config (FSDP, DeepSpeed ZeRO, nodes)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other option of the RFT config")
     r.add_argument("--out", help="run folder (default: LAB_HOME/runs/<id>)")
     r.set_defaults(func=_cmd_rft)
 
     ls = sub.add_parser("runs", help="list runs")
     ls.set_defaults(func=_cmd_runs)
+
+    x = sub.add_parser("export", help="keep a run: LoRA adapter, merged model, model card, plain TRL recipe")
+    x.add_argument("run", help="a run folder, else a run id (python -m lab runs)")
+    x.add_argument("--what", default="adapter,merged,card,recipe", help="comma-separated: adapter, merged, card, "
+                   "recipe (default: all)")  # fmt: skip
+    x.add_argument("--out", required=True, help="a new (or empty) folder for the export")
+    x.add_argument("--push", metavar="REPO", help="then upload the folder to this Hub repo (needs HF_TOKEN)")
+    x.set_defaults(func=_cmd_export)
 
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_dir")

@@ -25,6 +25,9 @@ Benchmarks are not tests: they print and save numbers, they never fail a build. 
   token on the same prompt (chat template and tokenizing included in both), median of 5 each after a warm-up,
   alternated; the lab aims at a ratio of at most 1.1.
 - ``sandbox``: python graders in the kernel sandbox against the same function in-process (:mod:`lab.bench_sandbox`).
+- ``engine``: the default RFT run at 1 and 2 processes (``accelerate launch``) and as its exported ``train.py``
+  (:mod:`lab.bench_engine`).
+- ``judge``: a GRPO step with a ``score_model`` judge against one with a string grader (:mod:`lab.bench_judge`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ from trl import GRPOConfig, GRPOTrainer, RewardConfig, RewardTrainer
 
 from lab import chat, data, evaluate, models, runs
 from lab.bench_class import bench_class, bench_share
+from lab.bench_engine import bench_engine
 from lab.bench_guided import bench_guided
+from lab.bench_judge import bench_judge
 from lab.bench_lesson import bench_lesson
 from lab.bench_sandbox import bench_sandbox
 from lab.feedback import FeedbackStore, personas
@@ -347,6 +352,8 @@ PARTS = {
     "share": bench_share,
     "guided": bench_guided,
     "sandbox": bench_sandbox,
+    "engine": bench_engine,
+    "judge": bench_judge,
 }
 
 

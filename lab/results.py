@@ -43,13 +43,15 @@ RL_STAGES = ("grpo", "rl", "rloo")
 
 
 def finished(items: Iterable[runs.Run] | None = None) -> list[runs.Run]:
-    """Runs that ended with a summary (state ``done``), newest first; dry runs are not results."""
+    """Runs that ended with a summary (state ``done``), newest first; dry runs are not results, and a run that a
+    finished run continued counts once, as that continuation (whose headline starts from the first run's before)."""
     found = []
     for run in runs.list_runs() if items is None else items:
         summary = run.summary() if run.status().get("state") == "done" else None
         if summary and not summary.get("dry_run"):  # a dry run trains nothing: no result
-            found.append(run)
-    return found
+            found.append((run, summary))
+    continued = {summary.get("parent") for _, summary in found}
+    return [run for run, _ in found if run.id not in continued]
 
 
 def kind_of(summary: dict) -> str:
@@ -80,7 +82,7 @@ def headline(run: runs.Run) -> dict[str, Any]:
     ``hacked``)."""
     s = run.summary() or {}
     kind = kind_of(s)
-    before, after = s.get("before") or {}, s.get("after") or {}
+    before, after = s.get("chain_before") or s.get("before") or {}, s.get("after") or {}  # a chain from its start
     row: dict[str, Any] = {
         "run": run.id, "kind": kind, "model": s.get("model") or run.config().get("config", {}).get("model"),
         "train_seconds": _num(s.get("train_seconds")), "total_seconds": _num(s.get("total_seconds")),

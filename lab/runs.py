@@ -12,9 +12,11 @@ Everything the lab trains is a *run*: a folder ``LAB_HOME/runs/<id>/`` (or any `
     log.txt        the worker's stdout/stderr
 
 The UI and the CLI only *read* these folders. Training happens in a separate process started with
-``python -m lab worker <run dir>``: the UI thread never waits on torch, Stop is a signal to that process (a handler
-raises ``RunStopped`` between two torch ops, so a run ends within a second or two and keeps everything it logged;
-SIGKILL follows after a few seconds if it does not), and a crash or an out-of-memory kill fails that one run only.
+``python -m lab worker <run dir>`` (``accelerate launch`` for several processes: :mod:`lab.distributed`):
+the UI thread never waits on torch. Stop writes the run's ``stop`` file: at its next step end the run saves a TRL
+checkpoint (so it can be continued) and ends; one that does not reach a step end within a few seconds gets a signal
+(a handler raises ``RunStopped`` between two torch ops; SIGKILL follows if even that does not end it). It keeps
+everything it logged, and a crash or an out-of-memory kill fails that one run only.
 One run trains at a time (a lock file guards the check-and-spawn); a Train while one is training **waits** in a
 queue (state ``waiting``, first come first served; the teacher may move one to the front) and starts when the one
 before it ends — the app that reaps a worker starts the next, and an app that starts picks the queue up again, so a
@@ -38,7 +40,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -48,13 +49,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lab import LabError, gpu, lab_home
+from lab import LabError, distributed, gpu, lab_home
 from lab.texts import t
 
 FINAL_STATES = ("done", "stopped", "failed", "interrupted")
 WAITING = "waiting"
 """In the queue: no worker yet."""
 STOP_GRACE_SECONDS = 4.0
+STOP_COOPERATIVE_SECONDS = 8.0
+"""How long Stop waits for the run's next step end (where it saves a checkpoint and stops) before a signal."""
 
 
 _thread_lock = threading.Lock()  # see _locked
@@ -125,9 +128,13 @@ def _pid_alive(pid: int | None, start: str | None = None) -> bool:
 
 @dataclass
 class Run:
-    """One run folder. Cheap to create; every accessor reads the files afresh."""
+    """One run folder. Cheap to create; every accessor reads the files afresh.
+
+    ``main`` is False in the other processes of a distributed run (:mod:`lab.distributed`): they read the folder
+    but every write below does nothing there, so the main process is its one writer."""
 
     dir: Path
+    main: bool = True
 
     @property
     def id(self) -> str:
@@ -176,21 +183,28 @@ class Run:
 
     def set_status(self, **fields: Any) -> dict:
         status = _read_json(self.dir / "status.json", {})
+        if not self.main:
+            return status
         status.update(fields, updated=time.time())
         _write_json(self.dir / "status.json", status)
         return status
 
     def log_metrics(self, row: dict) -> None:
+        if not self.main:
+            return
         with open(self.dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False, default=float) + "\n")
 
     def log_samples(self, rows: list[dict]) -> None:
+        if not self.main:
+            return
         with open(self.dir / "samples.jsonl", "a", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False, default=float) + "\n")
 
     def write_summary(self, summary: dict) -> None:
-        _write_json(self.dir / "summary.json", summary)
+        if self.main:
+            _write_json(self.dir / "summary.json", summary)
 
 
 def create(method: str, config: dict, out: str | Path | None = None, owner: str = "") -> Run:
@@ -332,10 +346,18 @@ def max_run_seconds() -> float | None:
 _children: dict[str, subprocess.Popen] = {}
 
 
-def start(method: str, config: dict, owner: str = "", waiting_allowance: int = 0) -> Run:
+def start(method: str, config: dict, owner: str = "", waiting_allowance: int = 0, teacher: bool = False) -> Run:
     """Create a run (``owner``: who started it) and start its worker, or queue it (``waiting``) while another run
     trains. Refuses (``LabError``, nothing created) beyond the queue's caps; ``waiting_allowance`` more waiting
-    runs of this owner are allowed for a request that starts several runs at once (the guided demo: two)."""
+    runs of this owner are allowed for a request that starts several runs at once (the guided demo: two). On a
+    public deployment the options only the teacher may change (more processes, an accelerate config) need
+    ``teacher`` (the caller's identity, from the server)."""
+    from lab import access, methods
+
+    if not teacher and access.public():
+        names = methods.teacher_options(method, config)
+        if names:
+            raise LabError("runs.teacher_options", names=", ".join(names))
     with _locked():  # two users pressing Train at once: one starts, the other waits behind it
         statuses = _statuses()
         if gpu.zero_gpu():  # the whole run must fit one ZeroGPU call
@@ -381,17 +403,25 @@ def _spawn(run: Run, statuses: list[tuple[Run, dict]]) -> None:
         threading.Thread(target=_execute_on_gpu, args=(run, seconds), name=f"run-{run.id}", daemon=True).start()
         return
     log = open(run.dir / "log.txt", "ab")
+    launch = distributed.launch_prefix(run.config().get("config", {}))  # python, or accelerate launch for several
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],
+        [*launch, "-m", "lab", "worker", str(run.dir), "--parent-pid", str(os.getpid())],
+        env=_worker_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: Stop can kill it and anything it spawned
         cwd=Path(__file__).resolve().parent.parent,
     )
     log.close()
-    run.set_status(state="queued", pid=proc.pid, pid_start=_proc_start(proc.pid))
+    run.set_status(state="queued", pid=proc.pid, pid_start=_proc_start(proc.pid), pgid=proc.pid)
     _children[run.id] = proc
     threading.Thread(target=_reap, args=(run, proc), daemon=True).start()
+
+
+def _worker_env() -> dict[str, str]:
+    """A worker's environment: this process's, and trackio's folder beside the lab's runs (``report_to="trackio"``;
+    TRL imports trackio, which reads ``TRACKIO_DIR`` once) unless the user chose one."""
+    return {**os.environ, "TRACKIO_DIR": os.environ.get("TRACKIO_DIR") or str(lab_home() / "trackio")}
 
 
 def start_next() -> Run | None:
@@ -432,6 +462,12 @@ def _reap(run: Run, proc: subprocess.Popen) -> None:
         else:
             error = _keyed_error("runs.worker_exited", code=code)
         run.set_status(state="failed", **error, ended=time.time())
+    elif code and status.get("world_size", 1) > 1 and status.get("state") == "stopped" and not run.stop_requested():
+        # a process of a distributed run died (killed, out of memory): accelerate stopped the others, and the main
+        # one wrote "stopped" — but nobody pressed Stop: the run failed, with what accelerate said
+        lines = [ln for ln in run.log_tail(6000).splitlines() if "exitcode" in ln or "Error" in ln]
+        detail = (lines[-1].strip() if lines else "")[:300]
+        run.set_status(state="failed", **_keyed_error("runs.process_failed", code=code, detail=detail))
     with contextlib.suppress(Exception):  # the queue moves on, whatever happened to this one
         if run.dir.parent == runs_dir():  # (the same LAB_HOME: tests switch it under a reaper thread)
             start_next()
@@ -482,9 +518,15 @@ def stop(run_id: str) -> dict:
         while time.time() < deadline and run.status().get("state") not in FINAL_STATES:
             time.sleep(0.1)
         return run.status()
-    if _pid_alive(pid, start):
+    deadline = time.time() + STOP_COOPERATIVE_SECONDS  # its next step end: a checkpoint, then "stopped"
+    while time.time() < deadline and _pid_alive(pid, start) and run.status().get("state") not in FINAL_STATES:
+        time.sleep(0.1)
+    if _pid_alive(pid, start) and run.status().get("state") not in FINAL_STATES:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)  # the worker's handler raises RunStopped and writes "stopped"
+            if status.get("world_size", 1) > 1:  # accelerate's launcher and every process it started
+                os.killpg(status.get("pgid") or pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)  # the worker's handler raises RunStopped and writes "stopped"
         deadline = time.time() + STOP_GRACE_SECONDS
         while time.time() < deadline and _pid_alive(pid, start):
             time.sleep(0.1)
@@ -497,11 +539,14 @@ def stop(run_id: str) -> dict:
 
 
 # --- the worker side ---------------------------------------------------------------------------------------------
-def _watch_parent(parent_pid: int) -> None:
-    """If the app that started us dies, stop: the run then shows as interrupted, as the user expects."""
+def _watch_parent(parent_pid: int | None) -> None:
+    """If the app that started us dies, stop: the run then shows as interrupted, as the user expects. A process of
+    a distributed run is accelerate's child (in a session of its own): it also ends when accelerate's launcher is
+    gone (killed by Stop), and watches the app by its pid."""
+    parent = os.getppid()
     while True:
         time.sleep(1.0)
-        if os.getppid() != parent_pid:
+        if os.getppid() != parent or (parent_pid and parent != parent_pid and not _pid_alive(parent_pid)):
             os._exit(3)
 
 
@@ -514,18 +559,26 @@ def execute(run: Run, parent_pid: int | None = None) -> dict:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
-    if parent_pid:
+    if parent_pid or distributed.world_size() > 1:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     spec = run.config()
-    run.set_status(state="running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=time.time(),
-                   stage="loading")  # fmt: skip
+    world = distributed.world_size()
+    if world > 1:  # one of accelerate's processes: the launcher's pid stays the run's; only rank 0 writes
+        run = Run(run.dir, main=distributed.is_main())
+        run.set_status(state="running", world_size=world, started=time.time(), stage="loading")
+    else:
+        run.set_status(state="running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=time.time(),
+                       stage="loading")  # fmt: skip
     cap = max_run_seconds() if parent_pid else None  # a worker of the app; the CLI in the foreground has no cap
     timer = None
-    if cap:
+    if cap and run.main:
 
         def time_is_up() -> None:
             run.set_status(stop_reason=t("runs.time_cap", seconds=round(cap)))
-            os.kill(os.getpid(), signal.SIGTERM)
+            if world > 1:  # every process of the run, and accelerate's launcher
+                os.killpg(os.getpgid(0), signal.SIGTERM)
+            else:
+                os.kill(os.getpid(), signal.SIGTERM)
 
         timer = threading.Timer(cap, time_is_up)
         timer.daemon = True
@@ -534,23 +587,47 @@ def execute(run: Run, parent_pid: int | None = None) -> dict:
         summary = methods.train(spec["method"], spec.get("config", {}), run)
     except RunStopped:
         reason = run.status().get("stop_reason")
-        run.set_status(state="stopped", ended=time.time(), **({"error": reason} if reason else {}))
+        if run.status().get("state") == "failed":  # another process of a distributed run crashed: it said why
+            pass
+        elif world > 1 and not run.stop_requested() and not reason:  # accelerate stopped us: another process died
+            run.set_status(state="failed", ended=time.time(), **_keyed_error("runs.peer_died"))
+        else:
+            run.set_status(state="stopped", ended=time.time(), **({"error": reason} if reason else {}))
         print(reason or t("runs.stopped_by_user"), flush=True)
         return run.summary() or {}
     except LabError as exc:
-        run.set_status(state="failed", **_error(exc.key, str(exc), exc.values), ended=time.time())
+        Run(run.dir).set_status(state="failed", **_error(exc.key, str(exc), exc.values), ended=time.time())
         print(t("cli.error", error=exc), flush=True)
         raise
     except BaseException as exc:
         traceback.print_exc()
-        run.set_status(state="failed", **_keyed_error("runs.crashed", error_type=type(exc).__name__, error=str(exc)),
-                       ended=time.time())  # fmt: skip
+        # any process that crashes fails the run with its message (the others are then stopped by accelerate)
+        error = _keyed_error("runs.crashed", error_type=type(exc).__name__, error=str(exc))
+        Run(run.dir).set_status(state="failed", ended=time.time(), **error)
         raise
     finally:
         if timer is not None:
             timer.cancel()
     run.set_status(state="done", ended=time.time(), stage="done")
     return summary
+
+
+def execute_foreground(run: Run) -> dict:
+    """The CLI's run, in the foreground: :func:`execute` in this process, or — for several processes or an
+    accelerate config — ``accelerate launch`` of the worker, its output on this terminal. Returns the summary;
+    a failed run raises its ``LabError`` (exit 2) or a ``RuntimeError`` with its message."""
+    launch = distributed.launch_prefix(run.config().get("config", {}))
+    if len(launch) == 1:
+        os.environ.update(TRACKIO_DIR=_worker_env()["TRACKIO_DIR"])  # the CLI's one run: before TRL is imported
+        return execute(run)
+    subprocess.run([*launch, "-m", "lab", "worker", str(run.dir)], cwd=Path(__file__).resolve().parent.parent,
+                   env=_worker_env())  # fmt: skip
+    status = run.status()
+    if status.get("state") == "failed":
+        if status.get("error_key"):
+            raise LabError(status["error_key"], **(status.get("error_values") or {}))
+        raise RuntimeError(status.get("error") or status)
+    return run.summary() or {}
 
 
 def wait(run: Run, timeout: float | None = None, poll: float = 0.5) -> dict:

@@ -12,6 +12,7 @@ by the Config itself, so a bad option gets the same message wherever it came fro
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -37,6 +38,15 @@ def normalize(method: str, config: dict[str, Any]) -> dict[str, Any]:
     """``config`` checked as :func:`make_config` does, returned with current names and typed values: the options
     as a run's ``config.json`` keeps them (only those given, so it reads as "what this run changed")."""
     return config_class(method).normalize(config)
+
+
+def teacher_options(method: str, config: dict[str, Any]) -> list[str]:
+    """The options in ``config`` that only the teacher may change on a public deployment (``teacher`` in their
+    field's metadata, e.g. ``num_processes``) and that differ from their default here."""
+    options = normalize(method, config)
+    fields = {f.name: f for f in dataclasses.fields(config_class(method))}
+    return [name for name, value in options.items()
+            if fields[name].metadata.get("teacher") and value != fields[name].default]  # fmt: skip
 
 
 def train(method: str, config: dict[str, Any], run) -> dict:

@@ -10,8 +10,10 @@ import torch
 from peft import LoraConfig
 from transformers import TrainerCallback
 
-from lab import cpu
+from lab import cpu, distributed
 from lab.feedback import FeedbackStore
+
+TRACKIO_PROJECT = "rlhf-rft-lab"
 
 
 def lora_config(rank: int = 16, task_type: str = "CAUSAL_LM", alpha: int | None = None) -> LoraConfig:
@@ -26,23 +28,41 @@ def lora_config(rank: int = 16, task_type: str = "CAUSAL_LM", alpha: int | None 
 
 
 def setup_torch(seed: int = 0) -> None:
-    """Deterministic seeds; on a CPU use every core the machine gives us, less one while the app generates."""
+    """Deterministic seeds; on a CPU use every core the machine gives us (divided among the processes of a
+    distributed run), less one while the app generates."""
     torch.manual_seed(seed)
     if not torch.cuda.is_available():
-        threads = cpu.cores()
+        threads = distributed.threads_per_process(cpu.cores())
         torch.set_num_threads(threads)
         cpu.share_with_generation(threads)
 
 
-def trainer_kwargs(output_dir: str, steps: int, learning_rate: float, seed: int = 0) -> dict:
-    """The TrainingArguments every method's TRL config shares: quiet, no checkpoints, log every step."""
+def trainer_kwargs(
+    output_dir: str,
+    steps: int,
+    learning_rate: float,
+    seed: int = 0,
+    checkpoint_every: int | None = None,
+    report_to: str = "none",
+    run_name: str | None = None,
+) -> dict:
+    """The TrainingArguments every method's TRL config shares: quiet, log every step. ``checkpoint_every``: a TRL
+    checkpoint (adapter, optimizer, scheduler, trainer state; the latest one kept) every K steps, at the end and on
+    Stop (0: only at the end and on Stop, see :class:`RunCallback`; ``None``: none). ``report_to="trackio"`` also
+    logs to trackio, locally (``LAB_HOME/trackio``, project ``rlhf-rft-lab``, the run's id as its name; no Space)."""
+    tracking = {}
+    if report_to == "trackio":  # (its folder: TRACKIO_DIR, which lab.runs.execute sets before TRL imports trackio)
+        tracking = dict(project=TRACKIO_PROJECT, run_name=run_name, trackio_static_space_id=False)
     return dict(
         output_dir=output_dir,
         max_steps=steps,
         learning_rate=learning_rate,
         logging_steps=1,
-        save_strategy="no",
-        report_to="none",
+        save_strategy="no" if checkpoint_every is None else "steps",  # and whenever the callback asks (Stop)
+        save_steps=checkpoint_every or 10**9,
+        save_total_limit=1,
+        report_to=report_to,
+        **tracking,
         seed=seed,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         use_cpu=not torch.cuda.is_available(),
@@ -72,15 +92,19 @@ class RunCallback(TrainerCallback):
     ``on_step_end_hook(step, model)`` runs after each optimizer step (samples, live validation); time spent in it is
     kept in ``self.hook_seconds`` so that training time can be reported without evaluation time.
 
-    At each stage's start and after each step it also looks for the run's ``stop`` file and raises ``RunStopped``:
-    that is how Stop reaches a run trained inside the app's own process (ZeroGPU, :mod:`lab.gpu`), where no signal
-    can be sent; a worker process gets a signal as well.
+    At each stage's start it looks for the run's ``stop`` file and raises ``RunStopped``. After each step it looks
+    again (all processes of a distributed run agree: the flag is all-reduced), and when Stop was pressed it asks
+    the trainer to save a checkpoint and end the loop; ``on_train_end`` then raises ``RunStopped``. So a stopped run
+    keeps a checkpoint it can be continued from, and Stop reaches a run trained inside the app's own process
+    (ZeroGPU, :mod:`lab.gpu`), where no signal can be sent. (A worker that does not come to a step end in time gets
+    a signal: ``lab.runs.stop``.)
     """
 
     def __init__(self, run, stage: str, on_step_end_hook=None):
         self.run, self.stage, self.hook = run, stage, on_step_end_hook
         self.t0 = time.time()
         self.hook_seconds = 0.0
+        self.stopping = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._stop_if_asked()
@@ -100,8 +124,25 @@ class RunCallback(TrainerCallback):
 
             raise RunStopped()
 
+    def _stop_everywhere(self) -> bool:
+        """Was Stop pressed? One answer for every process of a distributed run (they must stop at the same step)."""
+        asked = self.run.stop_requested()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([int(asked)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            asked = bool(flag.item())
+        return asked
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.stopping:
+            from lab.runs import RunStopped
+
+            raise RunStopped()
+
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        self._stop_if_asked()
+        if self._stop_everywhere():  # keep a checkpoint, then end the loop (on_train_end raises RunStopped)
+            self.stopping = control.should_save = control.should_training_stop = True
+            return control
         if self.hook is not None:
             t = time.time()
             self.hook(state.global_step, model)

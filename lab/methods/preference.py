@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
@@ -53,7 +54,14 @@ def kto_rows(ratings: list[dict], seed: int = 0) -> list[dict]:
 def trainer_config(cfg: Config, output_dir: str, n_liked: int = 1, n_disliked: int = 1):
     """Translate the knobs into TRL's DPOConfig or KTOConfig (the one place they meet)."""
     shared = dict(
-        **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
+        **trainer_kwargs(
+            output_dir,
+            cfg.steps,
+            cfg.learning_rate,
+            cfg.seed,
+            report_to=cfg.report_to,
+            run_name=Path(output_dir).parent.name,
+        ),
         per_device_train_batch_size=cfg.batch_size,
         gradient_checkpointing=False,
         max_length=cfg.max_length,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab import LabError
+from lab.methods import run_options
 from lab.methods.schema import MODEL_HELP, Schema
 
 __all__ = ["ALGORITHMS", "Config"]
@@ -34,6 +35,7 @@ class Config(Schema):
         default=512, metadata={"help": "Longest prompt + answer in tokens (longer: truncated).", "min": 1}
     )
     seed: int = field(default=0, metadata={"help": "Seed for the order of examples and the LoRA init."})
+    report_to: str = run_options.report_to()  # the RLHF run's tracker, passed on to this stage
 
     @property
     def prefix(self) -> str:

@@ -188,7 +188,14 @@ def reward_config(cfg: Config, output_dir: str, n_train: int):
     """Translate the knobs into TRL's RewardConfig (the one place they meet)."""
     steps = max(1, math.ceil(cfg.epochs * n_train / cfg.batch_size))
     return RewardConfig(
-        **trainer_kwargs(output_dir, steps, cfg.learning_rate, cfg.seed),
+        **trainer_kwargs(
+            output_dir,
+            steps,
+            cfg.learning_rate,
+            cfg.seed,
+            report_to=cfg.report_to,
+            run_name=Path(output_dir).parent.name,
+        ),
         per_device_train_batch_size=cfg.batch_size,
         gradient_checkpointing=False,
         max_length=cfg.max_length,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab import LabError
+from lab.methods import run_options
 from lab.methods.schema import MODEL_HELP, Schema
 
 __all__ = ["MIN_PAIRS", "Config"]
@@ -30,6 +31,7 @@ class Config(Schema):
     min_pairs: int = field(default=MIN_PAIRS, metadata={"help": "Refuse to train on fewer pairs than this."})
     max_length: int = field(default=512, metadata={"help": "Longest prompt + answer in tokens (longer: dropped)."})
     seed: int = field(default=0, metadata={"help": "Seed for the held-out split, the head's init and the order."})
+    report_to: str = run_options.report_to()  # the RLHF run's tracker, passed on to this stage
 
     def check(self) -> None:
         if self.epochs <= 0 or self.batch_size < 1 or self.lora_rank < 1:

@@ -16,28 +16,52 @@ The options (the tab's knobs, ``--set``, the API's parameters): ``lab.methods.rf
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from lab import data, evaluate, models, texts
+from lab import LabError, data, distributed, evaluate, models, texts
 from lab.grading import build_grader, validate_spec
 from lab.messages import completion_text
 from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs, trl_advantages
 from lab.methods.rft_config import DEFAULT_TASK, Config
 
-__all__ = ["DEFAULT_TASK", "Config", "GradeRecorder", "grpo_config", "make_grpo_trainer", "sft_config", "train"]
+__all__ = [
+    "DEFAULT_TASK", "Config", "GradeRecorder", "grpo_config", "grpo_kwargs", "held_out_file", "make_grpo_trainer",
+    "sft_config", "sft_kwargs", "train",
+]  # fmt: skip
 
 
 def grpo_config(cfg: Config, output_dir: str):
     """Translate the teaching knobs into TRL's GRPOConfig (the one place they meet)."""
-    return GRPOConfig(
-        **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
-        # one group per micro-batch: the step still sees prompts_per_step groups (generated together), but the
-        # logits of only one group are alive at a time, which keeps a default run under 3 GB on a CPU
-        per_device_train_batch_size=cfg.num_generations,
-        gradient_accumulation_steps=cfg.prompts_per_step,
+    return GRPOConfig(**grpo_kwargs(cfg, output_dir))
+
+
+def grpo_kwargs(cfg: Config, output_dir: str, world: int | None = None) -> dict:
+    """The GRPOConfig arguments of :func:`grpo_config` as a dict (``lab.export`` writes them into a recipe), for
+    ``world`` processes (this run's, :mod:`lab.distributed`, when not given)."""
+    # one group per micro-batch: the step still sees prompts_per_step groups (generated together), but the logits of
+    # only one group are alive at a time, which keeps a default run under 3 GB on a CPU; several processes share
+    # the step's groups, so the global batch stays prompts_per_step × num_generations
+    per_device, accumulation = distributed.split_batch(
+        cfg.prompts_per_step, cfg.num_generations, world or distributed.world_size()
+    )
+    return dict(
+        **trainer_kwargs(
+            output_dir,
+            cfg.steps,
+            cfg.learning_rate,
+            cfg.seed,
+            checkpoint_every=cfg.checkpoint_every,
+            report_to=cfg.report_to,
+            run_name=Path(output_dir).parent.name,
+        ),  # fmt: skip
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
@@ -48,8 +72,13 @@ def grpo_config(cfg: Config, output_dir: str):
 
 
 def sft_config(cfg: Config, output_dir: str, n_rows: int):
+    return SFTConfig(**sft_kwargs(cfg, output_dir, n_rows))
+
+
+def sft_kwargs(cfg: Config, output_dir: str, n_rows: int) -> dict:
+    """The SFTConfig arguments of the warm-up on ``n_rows`` rows as a dict (``lab.export`` writes them too)."""
     steps = max(1, round(cfg.warmup_epochs * n_rows / cfg.warmup_batch_size))
-    return SFTConfig(
+    return dict(
         **trainer_kwargs(output_dir, steps, cfg.warmup_learning_rate, cfg.seed),
         per_device_train_batch_size=cfg.warmup_batch_size,
         gradient_checkpointing=False,
@@ -81,19 +110,23 @@ class GradeRecorder:
 
     Each row says which group it is in (the ``num_generations`` answers to one question, consecutive in TRL's
     batch) and the advantage TRL gave it (``trl_advantages``), so the page can show one group and why one answer
-    was pushed up and another down."""
+    was pushed up and another down. A model grader (``score_model``/``label_model``) also leaves its explanation,
+    with the judge's reply, under ``why``."""
 
     def __init__(self, graders, num_generations: int = 1):
         self.graders = graders
         self.num_generations = max(1, num_generations)
         self.trainer = None  # set once the GRPOTrainer exists: its advantages are read after each step
         self.calls: dict[str, tuple[list, list, list]] = {}
+        self.whys: dict[str, list[str]] = {}  # a judge's explanations (lab.grading.judge.judged_call)
         self.wrapped = [self._wrap(g) for g in graders]
 
     def _wrap(self, grader):
         def recorded(prompts, completions, **kwargs):
             scores = grader(completions=completions, prompts=prompts, **kwargs)
             self.calls[grader.__name__] = (prompts, completions, scores)
+            if getattr(grader, "last_whys", None) is not None:
+                self.whys[grader.__name__] = grader.last_whys
             return scores
 
         recorded.__name__ = grader.__name__  # TRL logs rewards/<__name__>/mean
@@ -122,8 +155,12 @@ class GradeRecorder:
                     "advantage": None if advantages is None else round(advantages[i], 4),
                 }
             )
+            why = {n: w[i] for n, w in self.whys.items() if i < len(w)}
+            if why:
+                rows[-1]["why"] = why
         run.log_samples(rows)
         self.calls.clear()
+        self.whys.clear()
 
 
 def _rows(ds) -> list[dict]:
@@ -139,7 +176,7 @@ def warm_up(cfg: Config, model, tokenizer, train_ds, run, lora) -> tuple[object,
     )
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(cfg, str(run.dir / "trainer"), len(sft_ds)),
+        args=sft_config(cfg, str(run.dir / "trainer-sft"), len(sft_ds)),
         train_dataset=sft_ds,
         processing_class=tokenizer,
         peft_config=lora,
@@ -148,6 +185,46 @@ def warm_up(cfg: Config, model, tokenizer, train_ds, run, lora) -> tuple[object,
     t = time.time()
     trainer.train()
     return trainer.model, time.time() - t
+
+
+def held_out_file(cfg: Config):
+    """The held-out questions from ``cfg.valid_task`` (a validation file, as OpenAI's ``validation_file``): read and
+    checked like the task, the graders' fields included, errors naming that file; ``None`` when the task is split."""
+    if not cfg.valid_task:
+        return None
+    valid = data.load_task(cfg.valid_task)
+    for spec in cfg.graders:
+        try:
+            validate_spec(spec, item_fields=set(valid.column_names))
+        except LabError as e:
+            raise LabError("rft.valid.grader", name=cfg.valid_task, error=e.text()) from None
+    print(texts.t("rft.valid.used", name=cfg.valid_task, n=len(valid)), flush=True)
+    return valid
+
+
+def continued_from(cfg: Config) -> tuple[object, Path, int]:
+    """``(parent run, its last GRPO checkpoint, the step it reached)`` for a run that continues ``cfg.parent``;
+    ``LabError`` when the parent is not an RFT run of the same model or kept no GRPO checkpoint (it stopped before
+    RL, or ran before checkpoints)."""
+    from lab import runs
+
+    parent = runs.get(cfg.parent)
+    spec = parent.config()
+    if spec.get("method") != "rft" or spec.get("config", {}).get("model", "embedded") != cfg.model:
+        raise LabError("rft.continue.mismatch", run_id=cfg.parent, model=cfg.model)
+    found = sorted((parent.dir / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.rpartition("-")[2]))
+    if not found or not (found[-1] / "trainer_state.json").exists():
+        raise LabError("rft.continue.no_checkpoint", run_id=cfg.parent)
+    step = json.loads((found[-1] / "trainer_state.json").read_text())["global_step"]
+    return parent, found[-1], step
+
+
+def continuation(parent: tuple, start_step: int) -> dict:
+    """What a continued run's summary says of its parent: its id, the step it went on from, and ``chain_before``
+    — the first run's before numbers, so a class table counts the pair once with the whole gain."""
+    summary = parent[0].summary() or {}
+    return {"parent": parent[0].id, "start_step": start_step,
+            "chain_before": summary.get("chain_before") or summary.get("before")}  # fmt: skip
 
 
 def train(cfg: Config, run) -> dict:
@@ -160,10 +237,14 @@ def train(cfg: Config, run) -> dict:
     ds = data.load_task(cfg.task)
     for spec in cfg.graders:
         validate_spec(spec, item_fields=set(ds.column_names))
+    own_valid = held_out_file(cfg)  # a separate validation file, checked as the task is; None: split the task
     graders = [build_grader(spec) for spec in cfg.graders]
     # a small upload keeps at least half for training; GRPO needs at least prompts_per_step training questions
-    n_train, n_valid, split_note = cfg.split_sizes(len(ds))
-    train_ds, valid_ds = data.split(ds, n_valid, cfg.seed)
+    if own_valid is None:
+        n_train, n_valid, split_note = cfg.split_sizes(len(ds))
+        train_ds, valid_ds = data.split(ds, n_valid, cfg.seed)
+    else:
+        train_ds, valid_ds, split_note = ds, own_valid, None
     if split_note:
         print(split_note, flush=True)
     if cfg.max_train_rows:
@@ -175,6 +256,13 @@ def train(cfg: Config, run) -> dict:
     # Base model, and its answers before any training -----------------------------------------------------------
     run.set_status(stage=texts.t("rft.status.loading_model"))
     model, tokenizer = models.load_causal_lm(cfg.model)
+    parent = continued_from(cfg) if cfg.parent else None  # (parent run, its last GRPO checkpoint, its step)
+    start_step = 0
+    if parent is not None:  # the policy where the parent stopped: its adapter, trainable again; no warm-up
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(parent[1]), is_trainable=True)
+        start_step, cfg.warmup = parent[2], False
     answer_tokens = max(cfg.max_completion_length, 16)
     eval_seconds = 0.0
     if cfg.dry_run:  # what GRPO would start from, sampled and graded; no RL
@@ -205,9 +293,10 @@ def train(cfg: Config, run) -> dict:
 
     # The base model's score on the live-curve subset. GRPO's step 0 is the model RL starts from: the base without a
     # warm-up, else the model after SFT (logged below), so the curve never credits RL with what SFT did.
-    run.log_metrics({"stage": "base", "step": 0, **subset_metrics(before["rows"][:k])})
-    if not cfg.warmup:
-        run.log_metrics({"stage": "grpo", "step": 0, **subset_metrics(before["rows"][:k])})
+    if parent is None:
+        run.log_metrics({"stage": "base", "step": 0, **subset_metrics(before["rows"][:k])})
+    if not cfg.warmup:  # (a continued run's curve goes on from the parent's last step)
+        run.log_metrics({"stage": "grpo", "step": start_step, **subset_metrics(before["rows"][:k])})
 
     def brief(result: dict | None) -> dict | None:
         return None if result is None else {k: v for k, v in result.items() if k != "rows"}
@@ -222,7 +311,7 @@ def train(cfg: Config, run) -> dict:
 
     # 2. Optional SFT warm-up on the reference answers -----------------------------------------------------------
     sft_seconds, after_sft = 0.0, None
-    lora = lora_config(cfg.lora_rank)
+    lora = None if parent is not None else lora_config(cfg.lora_rank)
     if cfg.warmup:
         model, sft_seconds = warm_up(cfg, model, tokenizer, train_ds, run, lora)
         after_sft = evaluate_now(model, texts.t("rft.moment.after_sft"))
@@ -233,25 +322,29 @@ def train(cfg: Config, run) -> dict:
     # 3 + 4. Grading and GRPO -------------------------------------------------------------------------------------
     recorder = GradeRecorder(graders, cfg.num_generations)
 
+    last_step = start_step + cfg.steps  # TRL counts on from a checkpoint's step
+
     def after_step(step: int, m) -> None:
         recorder.flush(step, run)
-        if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+        if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
             answers = evaluate.generate(m, tokenizer, subset_prompts, answer_tokens)
             scored = evaluate.score(answers, subset_rows, graders)
             run.log_metrics({"stage": "grpo", "step": step, **subset_metrics(scored["rows"])})
 
     callback = RunCallback(run, "grpo", after_step)
-    trainer = make_grpo_trainer(cfg, model, tokenizer, train_ds, recorder.wrapped, run, lora, [callback])
+    grpo_cfg = dataclasses.replace(cfg, steps=last_step)
+    trainer = make_grpo_trainer(grpo_cfg, model, tokenizer, train_ds, recorder.wrapped, run, lora, [callback])
     recorder.trainer = trainer
     t = time.time()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(parent[1]) if parent else None)  # optimizer, scheduler, step, RNG
     grpo_seconds = time.time() - t - callback.hook_seconds
     eval_seconds += callback.hook_seconds
     model = trainer.model
     after = evaluate_now(model, texts.t("rft.moment.after_rl"))
 
-    model.save_pretrained(run.adapter_dir)
-    tokenizer.save_pretrained(run.adapter_dir)
+    if run.main:  # the one writer of a distributed run (lab.distributed)
+        model.save_pretrained(run.adapter_dir)
+        tokenizer.save_pretrained(run.adapter_dir)
 
     examples = []
     for i, row in enumerate(valid_rows):
@@ -283,6 +376,8 @@ def train(cfg: Config, run) -> dict:
         "before": brief(before),
         "after": brief(after),
         "config": asdict(cfg),
+        "world_size": distributed.world_size(),
+        **(continuation(parent, start_step) if parent else {}),
         "examples": examples,
     }
     if after_sft is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab import LabError, texts
+from lab.methods import run_options
 from lab.methods.schema import MODEL_CHOICES, MODEL_HELP, TINY_NOTE, Schema
 
 __all__ = ["DEFAULT_TASK", "Config"]
@@ -29,6 +30,10 @@ class Config(Schema):
     NAME = "rft"
 
     task: str = field(default=DEFAULT_TASK, metadata={"help": "Bundled task name or path to a CSV/JSONL/JSON file."})
+    valid_task: str = field(default="", metadata={
+        "help": "A separate validation file (bundled task name or path): its rows are the held-out questions and "
+                "the whole task is trained on (valid_size is not used). Empty: split the task.", "optional": True,
+    })  # fmt: skip
     graders: list[dict] = field(default_factory=_default_graders, metadata={"help": "Grader specs (JSON)."})
     # --- the train step's knobs, in the order they are shown
     steps: int = field(default=10, metadata={
@@ -99,6 +104,12 @@ class Config(Schema):
     seed: int = field(default=0, metadata={
         "help": "Seed for the split, LoRA init and sampling.", "label": "Seed", "level": "advanced",
     })  # fmt: skip
+    # --- where it trains, what it keeps, where it logs (shared by every method: lab.methods.run_options)
+    num_processes: int = run_options.num_processes()
+    accelerate_config: str = run_options.accelerate_config()
+    checkpoint_every: int = run_options.checkpoint_every()
+    report_to: str = run_options.report_to()
+    parent: str = run_options.parent()
     dry_run: bool = field(default=False, metadata={
         "help": "Only sample the model GRPO would start from (after the warm-up) on a few training questions and "
                 "grade the answers: is there reward variance to learn from? No RL, no adapter kept.",

@@ -13,6 +13,7 @@ held-out prompts (the win rate), so a student sees reward-model score and the ra
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
@@ -29,7 +30,14 @@ __all__ = ["ALGORITHMS", "Config", "fit", "trainer_config"]
 def trainer_config(cfg: Config, output_dir: str):
     """Translate the knobs into TRL's GRPOConfig or RLOOConfig (the one place they meet)."""
     shared = dict(
-        **trainer_kwargs(output_dir, cfg.steps, cfg.learning_rate, cfg.seed),
+        **trainer_kwargs(
+            output_dir,
+            cfg.steps,
+            cfg.learning_rate,
+            cfg.seed,
+            report_to=cfg.report_to,
+            run_name=Path(output_dir).parent.name,
+        ),
         per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step,
         gradient_accumulation_steps=1,
         num_generations=cfg.num_generations,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab import LabError
+from lab.methods import run_options
 from lab.methods.schema import MODEL_HELP, Schema
 
 __all__ = ["ALGORITHMS", "Config"]
@@ -47,6 +48,7 @@ class Config(Schema):
         default=64, metadata={"help": "Max new tokens of greedy answers at evaluations.", "min": 1}
     )
     seed: int = field(default=0, metadata={"help": "Seed for LoRA init and sampling."})
+    report_to: str = run_options.report_to()  # the RLHF run's tracker, passed on to this stage
 
     def check(self) -> None:
         if self.num_generations < 2:

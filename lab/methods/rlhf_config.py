@@ -12,6 +12,7 @@ from typing import Any
 
 from lab import LabError
 from lab.feedback import personas
+from lab.methods import run_options
 from lab.methods.preference_config import Config as PreferenceConfig
 from lab.methods.reward_model_config import Config as RewardModelConfig
 from lab.methods.rl_config import ALGORITHMS as RL_ALGORITHMS
@@ -23,6 +24,8 @@ __all__ = ["DEFAULT_LR", "DEFAULT_STEPS", "ROUTES", "Config", "route_of"]
 ROUTES = ("rm-rl", "kto", "dpo")
 DEFAULT_LR = {"rm-rl": 1e-3, "kto": 5e-4, "dpo": 5e-4}
 DEFAULT_STEPS = {"rm-rl": 12, "kto": 24, "dpo": 12}  # RL: 8 sampled answers a step; KTO/DPO: 8 rows
+
+
 def route_of(config: dict[str, Any]) -> str:
     """The route of an RLHF run's ``config.json`` config (``method`` in folders written before the rename).
 
@@ -140,6 +143,12 @@ class Config(Schema):
     seed: int = field(default=0, metadata={
         "help": "Seed for the prompt split, simulation, LoRA init, sampling.", "label": "Seed", "level": "advanced",
     })  # fmt: skip
+    # --- where it trains, what it keeps, where it logs (shared by every method: lab.methods.run_options)
+    num_processes: int = run_options.num_processes()
+    accelerate_config: str = run_options.accelerate_config()
+    checkpoint_every: int = run_options.checkpoint_every()
+    report_to: str = run_options.report_to()
+    parent: str = run_options.parent()
 
     def check(self) -> None:
         if self.route not in ROUTES:
@@ -159,6 +168,9 @@ class Config(Schema):
             raise LabError("config.rlhf.beta", owner=self.NAME, value=self.beta)
         if self.steps < 0:
             raise LabError("config.rlhf.steps", owner=self.NAME, value=self.steps)
+        if self.num_processes > 1 or self.accelerate_config or self.parent:
+            # its simulated raters, feedback store and judge are not shared out among processes yet
+            raise LabError("config.rlhf.single_process", owner=self.NAME)
         super().check()
         self.rm_config()  # each stage's Config checks itself too
         if self.route == "rm-rl":
@@ -180,6 +192,7 @@ class Config(Schema):
             heldout_share=self.rm_heldout_share,
             lora_rank=self.lora_rank,
             seed=self.seed,
+            report_to=self.report_to,
         )
 
     def rl_config(self) -> RLConfig:
@@ -198,6 +211,7 @@ class Config(Schema):
             eval_subset=self.eval_subset,
             answer_tokens=self.answer_tokens,
             seed=self.seed,
+            report_to=self.report_to,
         )
 
     def preference_config(self) -> PreferenceConfig:
@@ -210,4 +224,5 @@ class Config(Schema):
             beta=self.pref_beta,
             lora_rank=self.lora_rank,
             seed=self.seed,
+            report_to=self.report_to,
         )

@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from lab import LabError, runs, texts
+from lab import LabError, access, runs, texts
 from lab.methods.rlhf_config import route_of
 from lab.methods.schema import field_type, knob_names
 from lab.texts import has_key, t
@@ -69,6 +69,13 @@ def _as_user_error() -> Iterator[None]:
         raise gr.Error(e.text(), print_exception=False) from None
     except Exception as e:  # a bug: still a message, not a stack trace in the page
         raise gr.Error(t("ui.common.unexpected", kind=type(e).__name__, error=e), print_exception=True) from None
+
+
+def starter(request: Any) -> dict[str, Any]:
+    """Who starts a run, from the server's view of ``request``: ``owner`` (their visitor id) and ``teacher`` (may
+    they set the teacher's options: more processes, an accelerate config)."""
+    who = access.identify(request)
+    return {"owner": who.visitor, "teacher": who.teacher}
 
 
 def esc(value: Any) -> str:
@@ -193,14 +200,19 @@ def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
 
 def field_key(config_cls: type, name: str, part: str) -> str:
     """The text key of a config field's ``label``, ``help`` or ``info``: ``config.<NAME>.<field>.<part>``, the
-    Config's ``NAME`` in key form (``assets/i18n/*/ui_knobs.json``; a field without a key shows its metadata).
+    Config's ``NAME`` in key form (``assets/i18n/*/ui_knobs.json``; a field without a key shows its metadata) — or
+    the owner its metadata names (``texts``), for the fields every method shares (``lab.methods.run_options``).
 
     >>> from lab.methods.reward_model_config import Config
     >>> field_key(Config, "epochs", "help")
     'config.reward_model.epochs.help'
+    >>> from lab.methods.rft_config import Config
+    >>> field_key(Config, "num_processes", "label")
+    'config.run.num_processes.label'
     """
-    owner = re.sub(r"[^a-z0-9]+", "_", str(getattr(config_cls, "NAME", "config")).lower()).strip("_")
-    return f"config.{owner}.{name}.{part}"
+    meta = {f.name: f.metadata for f in dataclasses.fields(config_cls)}.get(name, {})
+    owner = meta.get("texts") or re.sub(r"[^a-z0-9]+", "_", str(getattr(config_cls, "NAME", "config")).lower())
+    return f"config.{owner.strip('_')}.{name}.{part}"
 
 
 def field_help(config_cls: type, name: str) -> str:
@@ -235,7 +247,8 @@ def knob_components(config_cls: type, advanced: Any = None, per_row: int = 4) ->
 
 def knob(f: dataclasses.Field, value: Any, config_cls: type | None = None) -> gr.components.Component:
     """One Config field as the component its metadata describes: a checkbox (bool), a radio or dropdown
-    (``choices``, ``options``), a slider (``slider``) or a number box (bounded by ``min``/``max``). With
+    (``choices``, ``options``), a slider (``slider``), a text box (other text) or a number box (bounded by
+    ``min``/``max``). With
     ``config_cls``, its label and hint (``info``, else ``help``) and the display names of ``(name, value)`` options
     are page labels (``L``) of the field's keys where the table has them, else the metadata's text."""
     m = f.metadata
@@ -259,6 +272,8 @@ def knob(f: dataclasses.Field, value: Any, config_cls: type | None = None) -> gr
     if "slider" in m:
         low, high, step = m["slider"]
         return gr.Slider(low, high, value, step=step, **shown)
+    if kind == "str":  # free text (a file of the server's, e.g. an accelerate config: a teacher's option)
+        return gr.Textbox(value, **shown)
     extra = {"step": m["step"]} if "step" in m else {}
     if kind == "int":
         extra["precision"] = 0

@@ -7,18 +7,23 @@ without a browser and callable from ``gradio_client`` with the same meaning.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import re
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from lab import LabError, data, grading, lab_home, runs
+from lab.grading import batch as file_grading
 from lab.methods.rft_config import DEFAULT_TASK, Config
-from lab.methods.schema import knob_names
+from lab.methods.schema import MODEL_CHOICES, knob_names
 from lab.texts import t
 from lab.ui.common import field_help, form_config
 
@@ -199,6 +204,63 @@ def grade(text: str, output: str, item_text: str) -> tuple[str, pd.DataFrame]:
     return verdict, pd.DataFrame(rows, columns=grade_columns())
 
 
+GRADE_FILE_SOURCES = ("references", "samples")
+"""What "Grade the task file" grades: every row's own reference answer, or the model's greedy answers to the first
+N rows."""
+GRADE_FILE_MODELS = MODEL_CHOICES
+"""The models that may answer there: the built-in ones only (a visitor cannot make the server fetch a hub model)."""
+MAX_GRADE_FILE_SAMPLES = 64
+"""The most rows the model answers for "Grade the task file" (8 by default: about 7 s for the embedded model on 2
+cores)."""
+
+
+def grade_file_columns() -> list[str]:
+    """The headers of the task-file stats table, in the visitor's language."""
+    return file_grading.table_columns()
+
+
+def grade_task_file(
+    text: str,
+    task: str,
+    source: str = "references",
+    n: Any = 8,
+    model: str = "embedded",
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """The playground on the whole task (what ``python -m lab grade --data`` does): every grader, and each part of
+    a multi grader, on every row's reference answer (``source="references"``) or on the greedy answers of
+    ``model`` to the first ``n`` rows (``"samples"``). Returns ``(what was graded, markdown; table grader | type |
+    n | mean | zero share | one share | errors | seconds)``. ``progress(fraction, text)`` follows the work."""
+    specs = parse_specs(text)
+    task = check_task(task)
+    ds = data.load_task(task)
+    file_grading.validate_graders(specs, set(ds.column_names))
+    tell = progress or (lambda fraction, text: None)
+    if source == "samples":
+        if model not in GRADE_FILE_MODELS:
+            raise LabError("grade_file.ui.bad_model", model=model, choices=", ".join(GRADE_FILE_MODELS))
+        try:
+            count = int(n)
+        except (TypeError, ValueError):
+            count = 0
+        if count != n or not 1 <= count <= MAX_GRADE_FILE_SAMPLES:
+            raise LabError("grade_file.ui.bad_n", value=n, most=MAX_GRADE_FILE_SAMPLES)
+        tell(0.0, t("grade_file.ui.progress.sampling", n=min(count, len(ds)), model=model))
+        start = time.perf_counter()
+        rows, outputs = file_grading.sample_outputs(ds, count, model)
+        what = t("grade_file.ui.what.samples", n=len(rows), model=model, seconds=time.perf_counter() - start)
+    elif source == "references":
+        rows, outputs = ds, file_grading.reference_outputs(ds)
+        what = t("grade_file.ui.what.references", n=len(ds))
+    else:
+        raise LabError("grade_file.ui.bad_source", value=source, choices=", ".join(GRADE_FILE_SOURCES))
+    report = file_grading.grade_rows(
+        specs, rows, outputs, lambda fraction, name: tell(fraction, t("grade_file.ui.progress.grading", grader=name))
+    )
+    summary = t("grade_file.ui.summary", task=task_label(task), what=what)
+    return summary, pd.DataFrame(report.table_rows(), columns=grade_file_columns())
+
+
 # -------------------------------------------------------------------------------------------------- 3. train
 
 
@@ -207,15 +269,70 @@ def run_config(task: str, specs_text: str, values: dict[str, Any]) -> dict[str, 
     graders always; other knobs only where they differ from the defaults (so ``config.json`` reads as "what this
     run changed"). Values are cast to the field's type."""
     config = {"task": check_task(task), "graders": parse_specs(specs_text), **values}
+    if config.get("valid_task"):  # a validation file: an upload too (API callers cannot make the lab read others)
+        config["valid_task"] = check_task(config["valid_task"])
     return form_config(Config, config, keep=("task", "graders", "model"))
 
 
-def start_run(task: str, specs_text: str, values: dict[str, Any], owner: str = "") -> str:
+def start_run(task: str, specs_text: str, values: dict[str, Any], owner: str = "", teacher: bool = False) -> str:
     """Validate the form, check graders against the task's fields and start a run for ``owner`` (a visitor id);
     return its id."""
     config = run_config(task, specs_text, values)
     check_graders(specs_text, config["task"])
-    return runs.start("rft", config, owner=owner).id
+    if config.get("valid_task"):
+        try:
+            check_graders(specs_text, config["valid_task"])
+        except LabError as e:
+            raise LabError("rft.valid.grader", name=task_label(config["valid_task"]), error=e.text()) from None
+    return runs.start("rft", config, owner=owner, teacher=teacher).id
+
+
+# ------------------------------------------------------------------------- a validation file, an OpenAI job
+
+
+def save_valid_upload(path: str | Path) -> tuple[str, str]:
+    """A validation file uploaded: checked and kept like a task upload (:func:`save_upload`); returns ``(its path,
+    a note for the page)``. Its rows become the held-out questions of the next run instead of a split."""
+    task, name = save_upload(path)
+    return task, t("openai_job.ui.valid_loaded", name=name, n=len(data.load_task(task)))
+
+
+def job_columns() -> list[str]:
+    """The headers of the job report (OpenAI field | value | lab setting | why), in the visitor's language."""
+    return [t(f"openai_job.ui.column.{c}") for c in ("field", "value", "setting", "why")]
+
+
+def load_job(path: str | Path, task: str, valid_task: str = "") -> tuple[str, dict[str, Any], pd.DataFrame, str]:
+    """An uploaded OpenAI fine-tuning job (``lab.data.openai_job``) on the page's data — the task set of step ①
+    (an upload, when the job names a training file) and the validation file loaded, if any: ``(grader specs JSON,
+    knob values, report table, note)``. A value beyond a knob's slider is set to the slider's end, said in the
+    note (the command line runs the job's own value). Nothing changes on an error."""
+    from lab.data import openai_job
+
+    src = Path(path)
+    task, valid = check_task(task), (check_task(valid_task) if valid_task else None)
+    job, text = openai_job.read_job(src, name=src.name)
+    named = job.get("training_file")
+    if task in data.bundled_tasks() and named and named != task:
+        raise LabError("openai_job.ui.upload_train_first", name=src.name, value=named, task=task_label(task))
+    result = openai_job.import_job(job, text, src.name, train=task, valid=valid, local_files=False)
+    values, notes = {}, []
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    for name in KNOBS:
+        if name in result.config:
+            value, high = result.config[name], fields[name].metadata.get("slider", (None, None, None))[1]
+            if high is not None and value > high:
+                notes.append(t("openai_job.ui.clamped", setting=name, value=value, high=high))
+                value = high
+            values[name] = value
+    used = sum(1 for m in result.report if m.setting)
+    note = t("openai_job.ui.loaded", name=src.name, used=used, ignored=len(result.report) - used)
+    note += "".join(f"  \n⚠️ {n}" for n in notes)
+    shown = {path: task_label(path).replace("**", "") for path in (task, valid) if path}  # as the visitor knows them
+    rows = [[functools.reduce(lambda text, p: text.replace(p, shown[p]), shown, cell) for cell in row]
+            for row in openai_job.report_rows(result)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=job_columns())
+    return specs_json(result.config["graders"]), values, frame, note
 
 
 def _json(text: str, what: str) -> Any:
@@ -239,8 +356,9 @@ def _named(spec: Any) -> str:
 
 
 __all__ = [
-    "ADVANCED_KNOBS", "DEFAULT_TASK", "GRADE_COLUMNS", "KNOBS", "TEACHING_KNOBS", "Config", "check_graders",
-    "check_task", "columns_help", "defaults", "example_output", "grade", "grade_columns", "help_text",
-    "merge_presets", "parse_specs", "run_config", "save_upload", "specs_json", "start_run", "task_info",
-    "task_label", "task_view",
+    "ADVANCED_KNOBS", "DEFAULT_TASK", "GRADE_COLUMNS", "GRADE_FILE_MODELS", "GRADE_FILE_SOURCES", "KNOBS",
+    "MAX_GRADE_FILE_SAMPLES", "TEACHING_KNOBS", "Config", "check_graders", "check_task", "columns_help", "defaults",
+    "example_output", "grade", "grade_columns", "grade_file_columns", "grade_task_file", "help_text",
+    "job_columns", "load_job", "merge_presets", "parse_specs", "run_config", "save_upload", "save_valid_upload",
+    "specs_json", "start_run", "task_info", "task_label", "task_view",
 ]  # fmt: skip

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from lab import LabError, access, compare_plots, data, grading, runs
+from lab import LabError, compare_plots, data, grading, runs
 from lab.texts import has_key, t
 from lab.ui import groups_view, runs_view
 from lab.ui import rft_actions as act
-from lab.ui.common import empty_frame, knob_components, steps_html, user_errors
+from lab.ui.common import empty_frame, knob_components, starter, steps_html, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls
 
@@ -52,31 +52,35 @@ def build_rft_tab() -> None:
     first_answer = json.loads(first_item).get("answer", "")
     gr.HTML(steps_cards, label=L("ui.rft.steps_label"))
     bundled, upload, info, preview = _data_section(functools.partial(act.task_info, act.DEFAULT_TASK), first_preview)
+    valid_state, job_parts = _job_section()  # ① continued: a validation file, an OpenAI job
     specs, item, output = _graders_section(task_state, first_item, functools.partial(act.example_output, first_answer))
     _task_events(bundled, upload, [task_state, info, preview, item, output])
     train, stop, knobs, live = _train_section()
+    _job_events(*job_parts, valid_state, task_state, specs, knobs)
     view = live.merge(_results_section())
     run = RunControls(view)
 
-    def start(task: str, specs_text: str, request: gr.Request, progress=gr.Progress(), **values) -> str:
+    def start(task: str, specs_text: str, valid_task: str, request: gr.Request, progress=gr.Progress(),
+              **values) -> str:  # fmt: skip
         progress(0.2, desc=t("ui.rft.progress.checking"))
-        return act.start_run(task, specs_text, values, owner=access.identify(request).visitor)
+        values = {**values, "valid_task": valid_task}  # the validation file loaded, if any (a state: not in the API)
+        return act.start_run(task, specs_text, values, **starter(request))
 
     run.train(
-        train, start, [task_state, specs], api_name="train",
+        train, start, [task_state, specs, valid_state], api_name="train",
         inputs_kwargs=knobs,  # name → component: the API names each knob as Config does
     )  # fmt: skip
     run.stop(stop, api_name="stop", no_run="ui.rft.stop.no_run")  # a key: LabError shows it in the visitor's words
     run.poll(api_name="poll_rft", watch="rft")
     groups_view.build_groups_browser(run.run_state, refresh_on=(run.timer.tick,))
-    _dry_run_section(task_state, specs, knobs)
+    _dry_run_section(task_state, specs, knobs, valid_state)
 
 
 DRY_RUN_WAIT_SECONDS = 20 * 60
 """How long the dry-run button follows its run (queue included) before it stops watching (the run goes on)."""
 
 
-def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict) -> None:
+def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict, valid_state: gr.State) -> None:
     """A dry run of the form as it is: the model GRPO would start from, sampled and graded on a few training
     questions (``lab.methods.dry_run``), queued like any run; this handler streams its state until it ends."""
     with gr.Accordion(L("dry.title"), open=False):
@@ -87,10 +91,10 @@ def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict) -> None:
 
     names = list(knobs)
 
-    def dry(task: str, specs_text: str, request: gr.Request, *values):
+    def dry(task: str, specs_text: str, valid_task: str, request: gr.Request, *values):
         try:
-            run_id = act.start_run(task, specs_text, {**dict(zip(names, values, strict=True)), "dry_run": True},
-                                   owner=access.identify(request).visitor)  # fmt: skip
+            form = {**dict(zip(names, values, strict=True)), "dry_run": True, "valid_task": valid_task}
+            run_id = act.start_run(task, specs_text, form, **starter(request))
         except LabError as e:
             raise gr.Error(e.text(), print_exception=False) from None
         run = runs.get(run_id)
@@ -106,7 +110,7 @@ def _dry_run_section(task_state: gr.State, specs: gr.Code, knobs: dict) -> None:
             return
         yield groups_view.dry_run_html(summary), compare_plots.score_histogram(summary.get("rewards") or [])
 
-    go.click(dry, [task_state, specs, *knobs.values()], [verdict, histogram], api_name="dry_run",
+    go.click(dry, [task_state, specs, valid_state, *knobs.values()], [verdict, histogram], api_name="dry_run",
              concurrency_limit=8, concurrency_id="dry_run")  # fmt: skip
 
 
@@ -132,6 +136,57 @@ def _data_section(
                 wrap=True, max_height=300,
             )  # fmt: skip
     return bundled, upload, info, preview
+
+
+def _job_section() -> tuple[gr.State, tuple[gr.File, gr.File, gr.Markdown, gr.Dataframe]]:
+    """① continued: a validation file (its rows are the held-out questions instead of a split) and an OpenAI
+    fine-tuning job (its grader and hyperparameters fill steps ② and ③), with what became of each of its fields.
+    Returns the validation file's state (what Train and the dry run use) and the parts ``_job_events`` wires."""
+    valid_state = gr.State("")
+    with gr.Row():
+        valid = gr.File(label=L("openai_job.ui.valid_upload"), file_types=[".csv", ".jsonl", ".json"], height=100)
+        job = gr.File(label=L("openai_job.ui.job_upload"), file_types=[".json"], height=100)
+    note = gr.Markdown(elem_classes=["wrap-note"])
+    report = gr.Dataframe(label=L("openai_job.ui.report_title"), interactive=False, wrap=True, visible=False,
+                          column_widths=["26%", "18%", "18%", "38%"])  # fmt: skip
+    return valid_state, (valid, job, note, report)
+
+
+def _job_events(valid: gr.File, job: gr.File, note: gr.Markdown, report: gr.Dataframe, valid_state: gr.State,
+                task_state: gr.State, specs: gr.Code, knobs: dict) -> None:  # fmt: skip
+    """A validation file sets ``valid_state``; a job file fills the grader specs and the knobs it maps and shows
+    its report. A refused file is a warning and a note on the page; nothing else changes."""
+    names = list(knobs)
+
+    def refused(file: str, e: LabError, title: str) -> str:
+        gr.Warning(e.text(), title=t(title))
+        return t("openai_job.ui.not_loaded", name=Path(file).name, error=e.text())
+
+    @user_errors
+    def load_valid(file: str | None):
+        if not file:
+            return gr.skip(), gr.skip()
+        try:
+            return act.save_valid_upload(file)
+        except LabError as e:
+            return gr.skip(), refused(file, e, "ui.rft.upload.refused")
+
+    @user_errors
+    def load_job(file: str | None, task: str, valid_task: str):
+        if not file:
+            return (gr.skip(),) * (len(names) + 3)
+        try:
+            specs_text, values, frame, text = act.load_job(file, task, valid_task)
+        except LabError as e:
+            return (gr.skip(),) * (len(names) + 2) + (refused(file, e, "openai_job.ui.refused"),)
+        knob_values = tuple(values.get(name, gr.skip()) for name in names)
+        return specs_text, *knob_values, gr.Dataframe(frame, visible=True), text
+
+    valid.upload(load_valid, valid, [valid_state, note], api_name="upload_valid")
+    valid.clear(lambda: ("", t("openai_job.ui.valid_none")), None, [valid_state, note], api_name="clear_valid",
+                api_visibility="private")  # fmt: skip
+    job.upload(load_job, [job, task_state, valid_state], [specs, *knobs.values(), report, note],
+               api_name="upload_openai_job")  # fmt: skip
 
 
 def _task_events(bundled: gr.Dropdown, upload: gr.File, task_outputs: list) -> None:
@@ -192,11 +247,38 @@ def _graders_section(
                 wrap=True,
                 column_widths=["20%", "12%", "68%"],
             )  # fmt: skip
+            _grade_file_box(specs, task_state)
 
     presets.input(user_errors(act.merge_presets), [presets, specs], specs, api_name="pick_graders")
     check.click(user_errors(act.check_graders), [specs, task_state], verdict, api_name="check_graders")
     grade.click(user_errors(act.grade), [specs, output, item], [reward, scores], api_name="grade")
     return specs, item, output
+
+
+def _grade_file_box(specs: gr.Code, task_state: gr.State) -> None:
+    """The playground on the whole task set: the graders on every row's reference answer, or on the model's greedy
+    answers to the first N rows (``act.grade_task_file``; the model loads in ``lab.chat``, never here), as
+    per-grader stats. Queued like the playground's Grade, with a progress bar: the page never waits on it."""
+    with gr.Accordion(L("grade_file.ui.title"), open=False):
+        gr.Markdown(L("grade_file.ui.intro"))
+        with gr.Row():
+            source = gr.Radio(
+                [(L(f"grade_file.ui.source.{s}"), s) for s in act.GRADE_FILE_SOURCES], value="references",
+                label=L("grade_file.ui.source"),
+            )  # fmt: skip
+            n = gr.Number(8, precision=0, minimum=1, maximum=act.MAX_GRADE_FILE_SAMPLES, label=L("grade_file.ui.n"))
+            model = gr.Dropdown(list(act.GRADE_FILE_MODELS), value=act.GRADE_FILE_MODELS[0],
+                                label=L("grade_file.ui.model"))  # fmt: skip
+        go = gr.Button(L("grade_file.ui.button"), variant="secondary")
+        summary = gr.Markdown()
+        stats = gr.Dataframe(lambda: empty_frame(act.grade_file_columns()), label=L("grade_file.ui.stats"),
+                             interactive=False, wrap=True)  # fmt: skip
+
+    @user_errors
+    def grade_file(specs_text: str, task: str, what: str, count: float, name: str, progress=gr.Progress()):
+        return act.grade_task_file(specs_text, task, what, count, name, lambda f, text: progress(f, desc=text))
+
+    go.click(grade_file, [specs, task_state, source, n, model], [summary, stats], api_name="grade_task_file")
 
 
 def _train_section() -> tuple[gr.Button, gr.Button, dict[str, gr.components.Component], runs_view.RunView]:

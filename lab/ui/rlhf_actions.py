@@ -395,10 +395,10 @@ def check_feedback(route: str, stats: dict[str, int]) -> None:
         raise LabError("ui.rlhf.train.too_few_ratings", minimum=2)
 
 
-def start_run(route: str, values: dict[str, Any], owner: str = "") -> str:
+def start_run(route: str, values: dict[str, Any], owner: str = "", teacher: bool = False) -> str:
     """Check the form (``Config``) and then the store, start an RLHF run on the store's feedback for ``owner`` (a
     visitor id), return its id."""
     config = run_config(route, values)
     u = usable_feedback(FeedbackStore(), Config.from_dict(config))  # the pairs it would train on, not the store's
     check_feedback(config["route"], {"pairs": u["pairs"], "liked": u["liked"], "disliked": u["disliked"]})
-    return runs.start("rlhf", config, owner=owner).id
+    return runs.start("rlhf", config, owner=owner, teacher=teacher).id

@@ -30,6 +30,7 @@ from lab.ui.common import (
     model_choices,
     progress_slot,
     resolve_model,
+    starter,
     steps_html,
     user_errors,
 )
@@ -75,7 +76,7 @@ def build_rlhf_tab() -> None:
 
     def start(route: str, request: gr.Request, progress=gr.Progress(), **values) -> str:
         progress(0.2, desc=t("ui.rlhf.train.checking"))
-        return act.start_run(route, values, owner=access.identify(request).visitor)
+        return act.start_run(route, values, **starter(request))
 
     run.train(
         train, start, method, api_name="train_rlhf",

@@ -15,7 +15,7 @@ import pandas as pd
 
 from lab import LabError, access, runs
 from lab.texts import t
-from lab.ui import curves_view, grader_switch, groups_view, runs_view
+from lab.ui import continue_view, curves_view, export_view, grader_switch, groups_view, runs_view
 from lab.ui.common import format_time, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls, stop_as
@@ -117,6 +117,8 @@ def build_runs_tab() -> None:
     gr.api(run_status, api_name="run_status")
     gr.api(stop_run_id, api_name="stop_run_id")
     gr.api(move_to_front, api_name="move_to_front")
+    continue_view.build_continue_section(picker)
+    export_view.build_export_section(picker)
     _teacher_section(picker)
     curves_view.build_curves_section("runs")
 
