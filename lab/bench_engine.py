@@ -57,7 +57,11 @@ def _exported_run(run_id: str, steps: int) -> dict[str, Any]:
     recipe = export.export(run_id, "recipe", folder) / "recipe"
     out = folder / "out"
     start = time.perf_counter()
-    command = [sys.executable, "train.py", "--max_steps", str(steps), "--output_dir", str(out)]
+    from lab import models
+
+    base = str(models.resolve(runs.get(run_id).config().get("config", {}).get("model", "embedded")))
+    command = [sys.executable, "train.py", "--max_steps", str(steps), "--output_dir", str(out),
+               "--model_name_or_path", base]  # the lab's own copy of the model: no hub here  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(command, cwd=recipe, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
