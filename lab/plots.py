@@ -138,17 +138,30 @@ def grader_names(rows) -> list[str]:
 
 
 def grader_figure(rows) -> go.Figure:
-    """One line per grader: its mean score per GRPO step (the reward is their sum, or weighted sum)."""
+    """One line per grader: its mean score per GRPO step (the reward is their sum, or weighted sum); for a model
+    grader also, dotted on a right-hand axis, its judge errors per step (replies without a number or label, which
+    score 0: ``judge_errors/<name>``)."""
     title = t("plots.graders.title")
     df = _stage(metrics_frame(rows), "grpo")
     fig = go.Figure()
+    errors = False
     for i, name in enumerate(grader_names(df)):
         series = _series(df, f"{_GRADER_PREFIX}{name}{_GRADER_SUFFIX}")
         if not series.empty:
             fig.add_trace(line(series, name, COLORS[i % len(COLORS)]))
+        failed = _series(df, f"judge_errors/{name}")
+        if not failed.empty:
+            trace = line(failed, t("plots.graders.judge_errors", name=name), COLORS[i % len(COLORS)], dash="dot")
+            trace.update(yaxis="y2")
+            fig.add_trace(trace)
+            errors = True
     if not fig.data:
         return empty_figure(title)
-    return layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_score"))
+    fig = layout(fig, title, t("plots.axis.grpo_step"), t("plots.axis.mean_score"))
+    if errors:
+        fig.update_layout(yaxis2={"title": t("plots.axis.judge_errors"), "overlaying": "y", "side": "right",
+                                  "rangemode": "tozero", "showgrid": False})  # fmt: skip
+    return fig
 
 
 def completion_length_figure(rows, stage: str = "grpo") -> go.Figure:

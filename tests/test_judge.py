@@ -304,3 +304,16 @@ def test_the_judge_presets_and_the_teaching_case_validate_on_a_bundled_task():
     hack = PRESETS["judge that padding fools (teaching)"]
     assert hack == json.loads(JUDGE_HACK_FILE.read_text(encoding="utf-8")) == parse_spec(str(JUDGE_HACK_FILE))
     assert hack["range"] == [0, 10] and hack["sampling_params"]["temperature"] == 0
+
+
+def test_judge_errors_show_on_the_per_grader_curves():
+    from lab import plots
+
+    rows = [{"stage": "grpo", "step": s, "rewards/judge/mean": r, "judge_errors/judge": e, "rewards/exact/mean": 0.5}
+            for s, r, e in ((1, 0.2, 12.0), (2, 0.4, 8.0))]  # fmt: skip
+    fig = plots.grader_figure(rows)
+    errors = [d for d in fig.data if d.yaxis == "y2"]
+    assert len(errors) == 1 and list(errors[0].y) == [12.0, 8.0] and "judge errors" in errors[0].name
+    assert fig.layout.yaxis2.overlaying == "y"
+    assert all(d.yaxis != "y2" for d in plots.grader_figure([{k: v for k, v in r.items() if "judge_errors" not in k}
+                                                             for r in rows]).data)  # fmt: skip
