@@ -617,9 +617,14 @@ def execute_foreground(run: Run) -> dict:
     accelerate config — ``accelerate launch`` of the worker, its output on this terminal. Returns the summary;
     a failed run raises its ``LabError`` (exit 2) or a ``RuntimeError`` with its message."""
     launch = distributed.launch_prefix(run.config().get("config", {}))
-    if len(launch) == 1:
-        os.environ.update(TRACKIO_DIR=_worker_env()["TRACKIO_DIR"])  # the CLI's one run: before TRL is imported
-        return execute(run)
+    if len(launch) == 1:  # the CLI's one run, here: trackio's folder set before TRL imports it, for this run only
+        chosen = os.environ.get("TRACKIO_DIR")  # (left set, it would follow a later run of this process elsewhere)
+        os.environ["TRACKIO_DIR"] = _worker_env()["TRACKIO_DIR"]
+        try:
+            return execute(run)
+        finally:
+            if chosen is None:
+                os.environ.pop("TRACKIO_DIR", None)
     subprocess.run([*launch, "-m", "lab", "worker", str(run.dir)], cwd=Path(__file__).resolve().parent.parent,
                    env=_worker_env())  # fmt: skip
     status = run.status()

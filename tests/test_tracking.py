@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 from lab import runs
@@ -11,9 +12,11 @@ TINY = {"model": "tiny", "steps": 2, "num_generations": 4, "warmup": False, "val
         "max_completion_length": 8}  # fmt: skip
 
 
-def test_off_by_default_and_a_tracked_run_logs_trls_metrics_to_trackio(fresh_home, tiny_model):
-    plain = runs.start("rft", TINY, owner="v:alice")
-    assert runs.wait(plain, timeout=180)["state"] == "done"
+def test_off_by_default_and_a_tracked_run_logs_trls_metrics_to_trackio(fresh_home, tiny_model, monkeypatch):
+    monkeypatch.delenv("TRACKIO_DIR", raising=False)
+    plain = runs.create("rft", TINY)
+    runs.execute_foreground(plain)  # the CLI's run, in this process: trackio's folder is set for that run only
+    assert "TRACKIO_DIR" not in os.environ  # (left behind, the next run would log to this home's folder)
     assert not (fresh_home / "trackio").exists()
 
     run = runs.start("rft", {**TINY, "report_to": "trackio"}, owner="v:alice")
