@@ -38,8 +38,9 @@ GAIN = 0.05
 """A change smaller than this (5 points of accuracy or win rate above 0.5) counts as no gain."""
 CURVE_X = ("step", "answers", "seconds")
 """What a reward curve's x-axis can count: optimizer steps, answers sampled (steps × answers per step), seconds."""
-RL_STAGES = ("grpo", "rl", "rloo")
-"""The stages whose metrics rows carry the sampled answers' mean reward (RFT: ``grpo``; RLHF's RL: ``rl``)."""
+RL_STAGES = ("grpo", "rl")
+"""The stages whose metrics rows carry the sampled answers' mean reward (RFT: ``grpo``; RLHF's RL, GRPO or RLOO:
+``rl``)."""
 
 
 def finished(items: Iterable[runs.Run] | None = None) -> list[runs.Run]:

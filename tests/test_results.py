@@ -129,3 +129,11 @@ def test_the_guided_demo_queues_both_methods_and_refuses_a_bad_model(fresh_home,
     assert [runs.get(i).status()["state"] for i in busy] == [runs.WAITING, runs.WAITING]
     with pytest.raises(Exception, match="waiting"):
         runs.start("rft", {"model": "tiny"}, owner="v2")
+
+
+def test_the_tables_and_the_run_views_agree_on_which_stages_are_rl():
+    """results (the class table, the curves) and the run views (samples, groups) read the policy's answers from the
+    same stages: the one each method's view names, no more."""
+    from lab.ui import groups_view, runs_view
+
+    assert set(results.RL_STAGES) == set(runs_view.POLICY_STAGES) == set(groups_view.POLICY_STAGES)

@@ -211,8 +211,8 @@ def field_key(config_cls: type, name: str, part: str) -> str:
     'config.run.num_processes.label'
     """
     meta = {f.name: f.metadata for f in dataclasses.fields(config_cls)}.get(name, {})
-    owner = meta.get("texts") or re.sub(r"[^a-z0-9]+", "_", str(getattr(config_cls, "NAME", "config")).lower())
-    return f"config.{owner.strip('_')}.{name}.{part}"
+    owner = meta.get("texts") or slug(getattr(config_cls, "NAME", "config"))
+    return f"config.{owner}.{name}.{part}"
 
 
 def field_help(config_cls: type, name: str) -> str:
@@ -280,8 +280,14 @@ def knob(f: dataclasses.Field, value: Any, config_cls: type | None = None) -> gr
     return gr.Number(value, minimum=m.get("min"), maximum=m.get("max"), **extra, **shown)
 
 
+def slug(text: Any) -> str:
+    """A text as a key part: lower case, runs of anything but ``a-z0-9`` as one ``_`` (``"Exact match" →
+    "exact_match"``); keys of the message tables are built from names with it."""
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+
+
 def _option_key(name: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_") or "none"
+    return slug(name) or "none"
 
 
 def _rows(fields: list[dataclasses.Field], per_row: int) -> list[list[dataclasses.Field]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from lab import LabError, compare_plots, data, grading, runs
 from lab.texts import has_key, t
 from lab.ui import groups_view, runs_view
 from lab.ui import rft_actions as act
-from lab.ui.common import empty_frame, knob_components, starter, steps_html, user_errors
+from lab.ui.common import empty_frame, knob_components, slug, starter, steps_html, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls
 
@@ -40,7 +39,7 @@ def steps_cards() -> str:
 def preset_choices() -> list[tuple]:
     """The grader presets as ``(display name, preset name)``: the name in the visitor's language where the table
     has one (``ui.rft.preset.<name>``), the value the preset's own name (what ``act.merge_presets`` looks up)."""
-    keys = {name: "ui.rft.preset." + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") for name in grading.PRESETS}
+    keys = {name: "ui.rft.preset." + slug(name) for name in grading.PRESETS}
     return [(L(keys[name]) if has_key(keys[name]) else name, name) for name in grading.PRESETS]
 
 

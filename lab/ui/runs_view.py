@@ -38,7 +38,7 @@ import pandas as pd
 from lab import LabError, lab_home, plots, runs
 from lab.texts import has_key, t
 from lab.ui import rft_view, rlhf_view
-from lab.ui.common import empty_frame, esc, format_seconds
+from lab.ui.common import empty_frame, esc, format_seconds, slug
 from lab.ui.lang import L
 
 POLL_SECONDS = 2.0
@@ -280,7 +280,7 @@ def state_label(state: str) -> str:
     >>> state_label("done"), state_label("something_new")
     ('done', 'something_new')
     """
-    key = "ui.runs.state." + _key(state)
+    key = "ui.runs.state." + slug(state)
     return t(key) if has_key(key) else state
 
 
@@ -305,7 +305,7 @@ def stage_note(stage: str) -> str:
     name = re.sub(r" \(.+\)$", "", stage)
     if stage == _MODEL_STAGE and not embedded_model_ready():
         return t("ui.stage_note.preparing")
-    key = "ui.stage_note." + _key(name)
+    key = "ui.stage_note." + slug(name)
     return t(key) if has_key(key) else ""
 
 
@@ -315,12 +315,8 @@ def embedded_model_ready() -> bool:
     return (lab_home() / "models" / "smollm2-135m-instruct" / "model.safetensors").exists()
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
 def _words(prefix: str, text: str) -> str:
-    key = prefix + _key(text)
+    key = prefix + slug(text)
     return t(key) if has_key(key) else text.replace("_", " ")
 
 
