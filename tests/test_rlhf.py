@@ -123,7 +123,13 @@ def test_each_route_on_tiny_learns_and_writes_the_run_folder(method, fresh_home,
     if method == "rm-rl":
         assert all("reward" in m and "kl" in m and "completions/mean_length" in m for m in losses)
         assert [m["step"] for m in metrics if m["stage"] == "rl" and "win_rate" in m] == [0, 1]
-        assert any(s["stage"] == "rl" and "completion" in s for s in run.samples())
+        rl = [s for s in run.samples() if s["stage"] == "rl"]
+        assert rl and all("completion" in s and "reward" in s for s in rl)
+        groups: dict[tuple, list[float]] = {}  # whole groups of num_generations, with the advantage TRL gave each
+        for s in rl:
+            groups.setdefault((s["step"], s["group"]), []).append(s["advantage"])
+        assert all(len(g) == TINY_RUN["num_generations"] for g in groups.values())
+        assert all(sum(g) == pytest.approx(0.0, abs=1e-3) for g in groups.values())
     assert _lora_moved(run.adapter_dir), "LoRA B starts at zero: training must have moved it"
     assert (run.dir / "reward_model" / "adapter_config.json").exists()
     assert _sha(tiny_model / "model.safetensors") == base_hash, "the base weights are untouched"

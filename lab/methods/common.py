@@ -12,6 +12,7 @@ from transformers import TrainerCallback
 
 from lab import cpu, distributed
 from lab.feedback import FeedbackStore
+from lab.messages import completion_text, prompt_text
 
 TRACKIO_PROJECT = "rlhf-rft-lab"
 
@@ -84,6 +85,23 @@ def trl_advantages(trainer, n: int) -> list[float] | None:
     if not isinstance(logged, dict) or len(logged.get("advantages") or ()) < n or n <= 0:
         return None
     return [float(a) for a in list(logged["advantages"])[-n:]]
+
+
+def group_samples(trainer, stage: str, step: int, prompts: list, completions: list, rewards: list,
+                  num_generations: int, limit: int = 64) -> list[dict]:
+    """The rows ``samples.jsonl`` keeps of one RL step: up to ``limit`` answers in whole groups (a cut group's mean
+    is not TRL's), each with its prompt's words, its reward, its group (``num_generations`` consecutive answers to
+    one prompt) and the advantage TRL gave it (:func:`trl_advantages`; ``None`` when unknown)."""
+    advantages = (trl_advantages(trainer, len(completions)) if trainer is not None else None) or [None] * len(
+        completions
+    )
+    keep = min(limit - limit % num_generations, len(completions))
+    return [
+        {"stage": stage, "step": step, "prompt": prompt_text(prompts[i]),
+         "completion": completion_text(completions[i]), "reward": rewards[i], "group": i // num_generations,
+         "advantage": None if advantages[i] is None else round(advantages[i], 4)}
+        for i in range(keep)
+    ]  # fmt: skip
 
 
 class RunCallback(TrainerCallback):

@@ -26,8 +26,7 @@ from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from lab import LabError, data, distributed, evaluate, models, texts
 from lab.grading import build_grader, validate_spec
-from lab.messages import completion_text
-from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs, trl_advantages
+from lab.methods.common import RunCallback, group_samples, lora_config, setup_torch, trainer_kwargs
 from lab.methods.rft_config import DEFAULT_TASK, Config
 
 __all__ = [
@@ -137,27 +136,14 @@ class GradeRecorder:
             return
         names = list(self.calls)
         prompts, completions, _ = self.calls[names[0]]
-        advantages = trl_advantages(self.trainer, len(completions)) if self.trainer is not None else None
-        rows = []
-        limit -= limit % self.num_generations  # whole groups only: a cut group's mean is not TRL's
-        for i in range(min(limit, len(completions))):
-            scores = {n: self.calls[n][2][i] for n in names}
-            prompt = prompts[i][-1]["content"] if isinstance(prompts[i], list) else str(prompts[i])
-            rows.append(
-                {
-                    "stage": "grpo",
-                    "step": step,
-                    "prompt": prompt,
-                    "completion": completion_text(completions[i]),
-                    "reward": sum(v for v in scores.values() if v is not None),
-                    "scores": scores,
-                    "group": i // self.num_generations,
-                    "advantage": None if advantages is None else round(advantages[i], 4),
-                }
-            )
+        scores = [{n: self.calls[n][2][i] for n in names} for i in range(len(completions))]
+        rewards = [sum(v for v in s.values() if v is not None) for s in scores]
+        rows = group_samples(self.trainer, "grpo", step, prompts, completions, rewards, self.num_generations, limit)
+        for i, row in enumerate(rows):
+            row["scores"] = scores[i]
             why = {n: w[i] for n, w in self.whys.items() if i < len(w)}
             if why:
-                rows[-1]["why"] = why
+                row["why"] = why
         run.log_samples(rows)
         self.calls.clear()
         self.whys.clear()

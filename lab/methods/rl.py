@@ -21,7 +21,7 @@ from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from lab import evaluate, texts
 from lab.feedback import personas
 from lab.messages import as_messages, prompt_text
-from lab.methods.common import RunCallback, lora_config, setup_torch, trainer_kwargs, trl_advantages
+from lab.methods.common import RunCallback, group_samples, lora_config, setup_torch, trainer_kwargs
 from lab.methods.rl_config import ALGORITHMS, Config
 
 __all__ = ["ALGORITHMS", "Config", "fit", "trainer_config"]
@@ -93,14 +93,7 @@ def fit(
     def after_step(step: int, m) -> None:
         if scorer.last is not None:
             prompts, completions, scores = scorer.last
-            advantages = trl_advantages(trainer, len(completions)) or [None] * len(completions)
-            run.log_samples(
-                [
-                    {"stage": stage, "step": step, "prompt": prompt_text(p), "completion": c, "reward": s,
-                     "group": i // cfg.num_generations, "advantage": None if a is None else round(a, 4)}
-                    for i, (p, c, s, a) in enumerate(zip(prompts, completions, scores, advantages, strict=True))
-                ][: 64 - 64 % cfg.num_generations]  # whole groups only: a cut group's mean is not TRL's
-            )  # fmt: skip
+            run.log_samples(group_samples(trainer, stage, step, prompts, completions, scores, cfg.num_generations))
             scorer.last = None
         if live and step % cfg.eval_every == 0 and step < cfg.steps:
             live_eval(step, *evaluate.generate(m, tokenizer, subset, cfg.answer_tokens, 64, return_complete=True))
