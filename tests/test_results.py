@@ -95,11 +95,14 @@ def test_curves_by_step_answers_seconds_raw_or_relative(class_runs):
 
 def test_learn_table_says_what_is_missing_then_fills_with_the_runs_numbers(fresh_home):
     empty = learn_table_html()
-    assert empty.count('class="missing"') == 2 * len(learn_tab.ROWS)
-    assert "Run the RLHF demo" in empty and "Run the RFT demo" in empty
+    # a column without a run says what to run once, in one cell beside all the article's rows
+    assert empty.count(f'class="missing" rowspan="{len(learn_tab.ROWS)}"') == 2
+    assert empty.count("Run the RLHF demo") == 1 and empty.count("Run the RFT demo") == 1
+    assert empty.count('class="article"') == 2 * len(learn_tab.ROWS)
     rft = _finished(RFT_SUMMARY, [0.3, 0.9], "grpo")
     half = learn_table_html()
-    assert half.count('class="missing"') == len(learn_tab.ROWS)  # the RLHF column still says what to run
+    assert half.count('class="missing"') == 1 and "Run the RLHF demo" in half  # the RLHF column: what to run
+    assert half.count('class="ours"') == len(learn_tab.ROWS)
     assert "82.5 %" in half and rft.id in half and "103 reference answers written" in half
     assert "SFT 40 s → GRPO 1 min 40 s" in half and "high-quality task data and reference answers" in half
     rlhf = _finished(RLHF_SUMMARY, [0.0, 1.0], "rl")

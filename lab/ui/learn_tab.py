@@ -104,7 +104,7 @@ def _cell(row: dict | None, name: str, run: runs.Run | None) -> str:
 def learn_table_html(rows: list[dict] | None = None) -> str:
     """The article's comparison table with the class's numbers: for each row the article's RLHF words, the newest
     finished RLHF run's number, the article's RFT words and the newest RFT run's. A column without a finished run
-    says so and which button starts one."""
+    says so once (one cell over all rows) and which button starts one."""
     rows = [results.headline(r) for r in results.finished()] if rows is None else rows
     counts = {k: sum(1 for r in rows if r["kind"] == k) for k in ("rft", "rlhf")}
     latest = results.latest_by_kind(rows)
@@ -118,16 +118,15 @@ def learn_table_html(rows: list[dict] | None = None) -> str:
             f"<th>{esc(t('learn.table.class_rlhf'))}</th><th>{esc(t('learn.table.article_rft'))}</th>"
             f"<th>{esc(t('learn.table.class_rft'))}</th></tr>")  # fmt: skip
     body = []
-    for name in ROWS:
+    for i, name in enumerate(ROWS):
         cells = [f'<th class="aspect">{esc(t(f"learn.row.{name}"))}</th>']
         for kind in ("rlhf", "rft"):
-            article = t(f"learn.article.{kind}.{name}")
+            cells.append(f'<td class="article">{esc(t(f"learn.article.{kind}.{name}"))}</td>')
             row, run = cols[kind]
-            if row is None:
-                ours = f'<td class="missing">{esc(t(f"learn.missing.{kind}"))}</td>'
-            else:
-                ours = f'<td class="ours">{esc(_cell(row, name, run))}</td>'
-            cells += [f'<td class="article">{esc(article)}</td>', ours]
+            if row is not None:
+                cells.append(f'<td class="ours">{esc(_cell(row, name, run))}</td>')
+            elif i == 0:  # a column without a run says so once, beside all the article's rows
+                cells.append(f'<td class="missing" rowspan="{len(ROWS)}">{esc(t(f"learn.missing.{kind}"))}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f'<div class="learn-table"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
 
