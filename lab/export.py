@@ -232,6 +232,8 @@ def _write_recipe(run: runs.Run, dest: Path, items: tuple) -> None:
     world = distributed.processes({"num_processes": getattr(cfg, "num_processes", 1)})  # the run's process count
     trainer_dir = str(run.dir / "trainer")  # as the run named it (a tracker's run name is the run's id)
     grpo = {k: v for k, v in grpo_kwargs(cfg, trainer_dir, world=world).items() if k not in _DEVICE_KEYS}
+    if (run.summary() or {}).get("generation") == "vllm":  # the run sampled with vLLM (colocate): so does the script
+        grpo.update(use_vllm=True, vllm_mode="colocate")
     sft = {k: v for k, v in sft_kwargs(cfg, trainer_dir, len(train)).items() if k not in _DEVICE_KEYS}
     lora = lora_config(cfg.lora_rank)
     defaults = type(lora)().to_dict()

@@ -121,3 +121,46 @@ def test_the_cli_runs_several_processes_in_the_foreground(fresh_home, tiny_model
     out = tmp_path / "run"
     assert main(["rft", "--model", "tiny", "--steps", "2", "--num-processes", "2", "--out", str(out), *sets]) == 0
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
+
+
+def test_generation_uses_trls_vllm_colocate_where_it_can_run_and_says_why_not(fresh_home, tiny_model, monkeypatch):
+    """vLLM cannot run on this machine (no GPU, no vllm): ``auto`` samples with generate(), ``vllm`` is refused with
+    the reason — at the run's start, before any model loads. With a GPU and vllm (faked here: the wiring, not vLLM)
+    GRPO gets TRL's colocate mode; a ZeroGPU Space keeps generate()."""
+    import importlib.util
+
+    import torch
+    from trl import GRPOConfig
+
+    from lab import gpu
+    from lab.methods import common, rft
+    from lab.methods.rft_config import Config
+
+    assert common.generation_kwargs("auto") == common.generation_kwargs("transformers") == {}
+    with pytest.raises(LabError, match="needs a CUDA GPU"):
+        common.generation_kwargs("vllm")
+    with pytest.raises(LabError, match="generation"):
+        Config.from_dict({"generation": "sglang"})
+    run = runs.create("rft", {**TINY_TWO, "num_processes": 1, "generation": "vllm"})
+    with pytest.raises(LabError, match="needs a CUDA GPU"):
+        runs.execute(run)
+    assert run.status()["state"] == "failed" and run.status().get("stage") == "data" and not run.metrics()
+
+    find_spec = importlib.util.find_spec
+    with monkeypatch.context() as m:  # a GPU without vllm, then with it
+        m.setattr(torch.cuda, "is_available", lambda: True)
+        m.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else find_spec(name, *a))
+        with pytest.raises(LabError, match="vllm package"):
+            common.generation_kwargs("vllm")
+        m.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else find_spec(name, *a))
+        colocate = common.generation_kwargs("auto")
+        assert colocate == common.generation_kwargs("vllm") == {"use_vllm": True, "vllm_mode": "colocate"}
+        m.setattr(gpu, "zero_gpu", lambda: True)
+        assert common.generation_kwargs("auto") == {}
+        with pytest.raises(LabError, match="ZeroGPU"):
+            common.generation_kwargs("vllm")
+    # the run's GRPOConfig takes them (TRL's own field names and values; built on this CPU, so not faked here)
+    monkeypatch.setattr(rft, "generation_kwargs", lambda choice: colocate if choice != "transformers" else {})
+    args = rft.grpo_config(Config(model="tiny"), str(fresh_home / "trainer"))
+    assert isinstance(args, GRPOConfig) and args.use_vllm and args.vllm_mode == "colocate"
+    assert not rft.grpo_config(Config(model="tiny", generation="transformers"), str(fresh_home / "t2")).use_vllm

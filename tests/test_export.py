@@ -302,3 +302,17 @@ def test_an_rlhf_runs_card_has_its_persona_win_rate_and_policy_curve(tmp_path, t
         assert text in card, text
     svg = (tmp_path / "out" / "curve.svg").read_text()
     assert svg.count("<polyline") == 1 and "DPO loss" in svg
+
+
+def test_a_run_that_sampled_with_vllm_exports_a_recipe_that_does_too(done_run, tmp_path):
+    """``generation`` (lab.methods.common.generation_kwargs): the summary says how the run sampled; a vLLM run's
+    recipe asks TRL for vLLM in colocate mode as the run did, a generate() run's (this CPU run's) does not."""
+    assert done_run.summary()["generation"] == "transformers"
+    plain = export.export(done_run, "recipe", tmp_path / "plain") / "recipe" / "train.py"
+    assert "use_vllm" not in plain.read_text()
+    gpu_run = tmp_path / "gpu"
+    shutil.copytree(done_run.dir, gpu_run, ignore=shutil.ignore_patterns("adapter", "trainer*"))
+    summary = json.loads((gpu_run / "summary.json").read_text())
+    (gpu_run / "summary.json").write_text(json.dumps({**summary, "generation": "vllm"}))
+    script = (export.export(gpu_run, "recipe", tmp_path / "out") / "recipe" / "train.py").read_text()
+    assert "use_vllm=True," in script and "vllm_mode='colocate'," in script

@@ -10,7 +10,7 @@ import torch
 from peft import LoraConfig
 from transformers import TrainerCallback
 
-from lab import cpu, distributed
+from lab import LabError, cpu, distributed
 from lab.feedback import FeedbackStore
 from lab.messages import completion_text, prompt_text
 
@@ -85,6 +85,35 @@ def trl_advantages(trainer, n: int) -> list[float] | None:
     if not isinstance(logged, dict) or len(logged.get("advantages") or ()) < n or n <= 0:
         return None
     return [float(a) for a in list(logged["advantages"])[-n:]]
+
+
+def generation_kwargs(choice: str) -> dict:
+    """GRPOConfig's generation arguments for the run option ``generation`` (``lab.methods.run_options``).
+
+    ``"vllm"``: TRL's vLLM integration in *colocate* mode — each training process starts a vLLM engine on its own
+    GPU (``vllm_gpu_memory_utilization`` of it, TRL's default 0.3), samples the step's answers there, and TRL loads
+    the new (LoRA-merged) weights into it after each optimizer step; no server to start. ``"transformers"``:
+    ``model.generate``. ``"auto"``: vLLM where it can run — a CUDA GPU, ``vllm`` installed, not a ZeroGPU Space
+    (whose GPU is lent per call, where a resident engine cannot live) — else ``generate``. Asking for vLLM where it
+    cannot run is a ``LabError`` that says why.
+    """
+    if choice == "transformers":
+        return {}
+    import importlib.util
+
+    from lab import gpu
+
+    if not torch.cuda.is_available():
+        missing = "no_gpu"
+    elif importlib.util.find_spec("vllm") is None:
+        missing = "no_vllm"
+    elif gpu.zero_gpu():
+        missing = "zero_gpu"
+    else:
+        return {"use_vllm": True, "vllm_mode": "colocate"}
+    if choice == "vllm":
+        raise LabError(f"config.run.generation.{missing}")
+    return {}
 
 
 def group_samples(trainer, stage: str, step: int, prompts: list, completions: list, rewards: list,

@@ -26,7 +26,14 @@ from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from lab import LabError, data, distributed, evaluate, models, texts
 from lab.grading import build_grader, validate_spec
-from lab.methods.common import RunCallback, group_samples, lora_config, setup_torch, trainer_kwargs
+from lab.methods.common import (
+    RunCallback,
+    generation_kwargs,
+    group_samples,
+    lora_config,
+    setup_torch,
+    trainer_kwargs,
+)
 from lab.methods.rft_config import DEFAULT_TASK, Config
 
 __all__ = [
@@ -36,8 +43,9 @@ __all__ = [
 
 
 def grpo_config(cfg: Config, output_dir: str):
-    """Translate the teaching knobs into TRL's GRPOConfig (the one place they meet)."""
-    return GRPOConfig(**grpo_kwargs(cfg, output_dir))
+    """Translate the teaching knobs into TRL's GRPOConfig (the one place they meet), with this machine's way of
+    sampling (``generation_kwargs``: vLLM or generate)."""
+    return GRPOConfig(**grpo_kwargs(cfg, output_dir), **generation_kwargs(cfg.generation))
 
 
 def grpo_kwargs(cfg: Config, output_dir: str, world: int | None = None) -> dict:
@@ -220,6 +228,7 @@ def train(cfg: Config, run) -> dict:
 
     # 1. Task data --------------------------------------------------------------------------------------------------
     run.set_status(stage="data")
+    generation = generation_kwargs(cfg.generation)  # vLLM asked for where it cannot run: said now, not after SFT
     ds = data.load_task(cfg.task)
     for spec in cfg.graders:
         validate_spec(spec, item_fields=set(ds.column_names))
@@ -363,6 +372,7 @@ def train(cfg: Config, run) -> dict:
         "after": brief(after),
         "config": asdict(cfg),
         "world_size": distributed.world_size(),
+        "generation": "vllm" if generation.get("use_vllm") else "transformers",
         **(continuation(parent, start_step) if parent else {}),
         "examples": examples,
     }

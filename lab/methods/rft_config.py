@@ -109,6 +109,7 @@ class Config(Schema):
     accelerate_config: str = run_options.accelerate_config()
     checkpoint_every: int = run_options.checkpoint_every()
     report_to: str = run_options.report_to()
+    generation: str = run_options.generation()
     parent: str = run_options.parent()
     dry_run: bool = field(default=False, metadata={
         "help": "Only sample the model GRPO would start from (after the warm-up) on a few training questions and "

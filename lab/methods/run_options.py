@@ -10,7 +10,9 @@ take the machine, or several.
 - ``checkpoint_every``: TRL checkpoints (adapter, optimizer, scheduler, trainer state) every K steps and on Stop,
   so that a run can be continued;
 - ``parent``: the run this one continues (set by *Continue*, not typed);
-- ``report_to``: also log to trackio, Hugging Face's local-first tracker (its dashboard: ``trackio show``).
+- ``report_to``: also log to trackio, Hugging Face's local-first tracker (its dashboard: ``trackio show``);
+- ``generation``: how GRPO samples its answers — transformers' ``generate``, or TRL's vLLM integration in colocate
+  mode (vLLM inside each training process, on its GPU; ``lab.methods.common.generation_kwargs``).
 
 No torch here: the UI imports it.
 """
@@ -20,11 +22,13 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-__all__ = ["REPORT_TO", "TEXTS", "accelerate_config", "checkpoint_every", "num_processes", "parent", "report_to"]
+__all__ = ["GENERATION", "REPORT_TO", "TEXTS", "accelerate_config", "checkpoint_every", "generation", "num_processes",
+           "parent", "report_to"]
 
 TEXTS = "run"
 """The ``config.<owner>`` of these fields' words: shared by every method."""
 REPORT_TO = ("none", "trackio")
+GENERATION = ("auto", "transformers", "vllm")
 
 
 def num_processes() -> Any:
@@ -62,4 +66,13 @@ def report_to() -> Any:
     return field(default="none", metadata={
         "help": "Also log to a tracker: trackio (local dashboard; trackio show --project rlhf-rft-lab).",
         "label": "Tracker", "level": "advanced", "choices": REPORT_TO, "options": REPORT_TO, "texts": TEXTS,
+    })  # fmt: skip
+
+
+def generation() -> Any:
+    return field(default="auto", metadata={
+        "help": "How GRPO samples its answers: 'vllm' = TRL's vLLM integration, colocated in the training process "
+                "on its GPU; 'transformers' = generate(); 'auto' = vLLM where a CUDA GPU and vllm are there (not on "
+                "ZeroGPU), else generate().",
+        "label": "Generation", "level": "advanced", "choices": GENERATION, "options": GENERATION, "texts": TEXTS,
     })  # fmt: skip
