@@ -776,3 +776,25 @@ def test_reward_model_training_curve_and_histogram():
     histogram = plots.rm_histogram_figure([1.0, 0.5, 0.9], [0.1, -2.0])
     assert [t.name for t in histogram.data] == ["chosen", "rejected"]
     assert histogram.data[0].xbins == histogram.data[1].xbins and histogram.data[0].xbins.size  # equal bin widths
+
+
+def test_what_grpo_sees_with_one_step_and_refreshes_that_never_send_the_slider(fresh_home):
+    """A run with a single RL step so far still gets a slider Gradio accepts (minimum < maximum), and the page's
+    refreshes read the step the student picked from a State, not the slider — whose value can lie outside the range
+    the previous refresh gave it, which Gradio refuses before the call."""
+    from lab.ui import groups_view
+
+    run = runs.create("rft", {"model": "tiny"}, owner="v:alice")
+    run.log_samples([{"stage": "grpo", "step": 3, "prompt": "q", "completion": c, "reward": r, "group": 0,
+                      "advantage": a} for c, r, a in (("a", 1.0, 0.7), ("b", 0.0, -0.7))])  # fmt: skip
+    _, slider, picker, table = groups_view.browse(run.id, None, None)
+    assert slider.minimum < slider.maximum and slider.value == 3 and slider.interactive is False
+    assert picker.value == 0 and "q" in table
+    _, slider, _, _ = groups_view.browse(run.id, 0, None)  # a stale value: the latest step instead
+    assert slider.value == 3
+
+    with gr.Blocks() as demo:
+        run_id, poll = gr.Textbox(), gr.Button()
+        parts = groups_view.build_groups_browser(run_id, refresh_on=(poll.click,))
+    refreshes = [d for d in demo.fns.values() if d.fn is groups_view.browse and d.api_name != "groups"]
+    assert refreshes and all(parts["step"] not in d.inputs for d in refreshes)

@@ -133,7 +133,9 @@ def browse(run_id: str | None, step: float | None, group: int | None):
     ids = [i for _, i in labels]
     group = group if group in ids else (ids[0] if ids else None)
     chosen = next((g for g in groups_of(samples, step) if g["index"] == group), None)
-    slider = gr.Slider(minimum=steps[0], maximum=steps[-1], value=step, step=1, interactive=len(steps) > 1)
+    # one step so far: a range of one is not a slider Gradio accepts (minimum < maximum), so it shows 0..1, fixed
+    low, high = (steps[0], steps[-1]) if len(steps) > 1 else (min(0, step), max(1, step))
+    slider = gr.Slider(minimum=low, maximum=high, value=step, step=1, interactive=len(steps) > 1)
     return zero, slider, gr.Dropdown(labels, value=group), group_html(chosen)
 
 
@@ -148,9 +150,14 @@ def build_groups_browser(run_id: gr.State | gr.Dropdown | gr.Textbox, refresh_on
             step = gr.Slider(0, 1, 0, step=1, label=L("groups.step"), interactive=False, scale=3)
             group = gr.Dropdown([], value=None, label=L("groups.group"), scale=2)
         table = gr.HTML(lambda: group_html(None), elem_classes=["groups-block"])  # at page load: visitor's language
+    # the step the student picked, for the refreshes: they must not send the slider's own value, which can lie
+    # outside the range the previous refresh gave it (Gradio refuses an out-of-range slider value before the call)
+    picked = gr.State(None)
     outputs = [zero, step, group, table]
     for trigger in (run_id.change, *refresh_on):
-        trigger(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")
-    step.release(browse, [run_id, step, group], outputs, api_name="groups", show_progress="hidden")
-    group.input(browse, [run_id, step, group], outputs, api_visibility="private", show_progress="hidden")
+        trigger(browse, [run_id, picked, group], outputs, api_visibility="private", show_progress="hidden")
+    step.release(browse, [run_id, step, group], outputs, api_name="groups", show_progress="hidden").then(
+        lambda value: value, step, picked, api_visibility="private", show_progress="hidden"
+    )
+    group.input(browse, [run_id, picked, group], outputs, api_visibility="private", show_progress="hidden")
     return {"zero": zero, "step": step, "group": group, "table": table}
