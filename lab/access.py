@@ -30,6 +30,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from lab import LabError, lab_home
+from lab.texts import t
 
 __all__ = ["COOKIE", "LOCAL", "Identity", "VisitorCookie", "identify", "may_touch", "public", "require_teacher",
            "teachers", "unlock"]  # fmt: skip
@@ -46,7 +47,8 @@ _keys: dict = {}  # LAB_HOME's key file → its key, read once per process
 @dataclass(frozen=True)
 class Identity:
     """``visitor``: a stable id (``hf:<user>``, ``v:<cookie id>``, ``local``; ``""`` when unknown); ``name``: what
-    the page shows; ``teacher``: may do everything."""
+    the page shows (a cookie visitor's in the language of the request: "visitor ab12cd", "访客 ab12cd"; the stored
+    owner is ``visitor``); ``teacher``: may do everything."""
 
     visitor: str
     name: str
@@ -127,7 +129,7 @@ def identify(request: Any = None) -> Identity:
     if username:
         vid, name = f"hf:{username}", str(username)
     elif visitor:
-        vid, name = f"v:{visitor}", f"visitor {visitor[:6]}"
+        vid, name = f"v:{visitor}", t("access.visitor_name", short=visitor[:6])  # words in the visitor's language
     else:
         vid, name = "", "anonymous"
     teacher = (

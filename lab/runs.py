@@ -356,8 +356,9 @@ def start(method: str, config: dict, owner: str = "", waiting_allowance: int = 0
 
     if not teacher and access.public():
         names = methods.teacher_options(method, config)
-        if names:
-            raise LabError("runs.teacher_options", names=", ".join(names))
+        if names:  # named by their knobs' labels in the visitor's language, with the names the CLI and API use
+            labels = [methods.option_label(method, name) for name in names]
+            raise LabError("runs.teacher_options", names=t("runs.list_joiner").join(labels))
     with _locked():  # two users pressing Train at once: one starts, the other waits behind it
         statuses = _statuses()
         if gpu.zero_gpu():  # the whole run must fit one ZeroGPU call

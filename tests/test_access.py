@@ -171,3 +171,17 @@ def test_old_store_gains_the_owner_column(fresh_home: Path):
     with pytest.raises(LabError, match="someone else"):
         store.delete("rating", [1], owner="v:someone")
     assert store.delete("rating", [1]) == 1
+
+
+def test_a_visitors_name_is_in_the_pages_language_and_the_stored_owner_is_not(public):
+    from lab.texts import speaking
+    from lab.ui.runs_tab import who_html
+
+    cookie = access.issue()
+    short = cookie.partition(".")[0][:6]
+    english = access.identify(_request(cookie))
+    with speaking("zh"):
+        chinese = access.identify(_request(cookie))
+        line = who_html(chinese)
+    assert english.name == f"visitor {short}" and chinese.name == f"访客 {short}" and "visitor" not in line
+    assert chinese.visitor == english.visitor == f"v:{cookie.partition('.')[0]}"  # run folders' owner ids stay

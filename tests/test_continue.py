@@ -49,3 +49,41 @@ def test_continue_needs_a_checkpoint_of_the_same_model(fresh_home, tiny_model):
         runs.execute(runs.create("rft", {**TINY, "steps": 1, "parent": parent.id}))
     with pytest.raises(LabError, match="cannot be continued as an RFT run of embedded"):
         runs.execute(runs.create("rft", {**TINY, "model": "embedded", "steps": 1, "parent": parent.id}))
+
+
+def test_continue_says_one_more_step_and_many_more_steps():
+    assert continue_view.started_text("b", "a", 1) == "run b continues a for 1 more step"
+    assert continue_view.started_text("b", "a", 3) == "run b continues a for 3 more steps"
+
+
+def test_a_refused_continue_stays_on_the_page_and_the_api_still_raises(fresh_home, monkeypatch):
+    """The page's button puts the refusal in its status line and leaves the box clean (an error would leave only
+    an "Error" badge once the toast fades); the ``continue_run`` endpoint still raises for the refused caller."""
+    import gradio as gr
+
+    monkeypatch.setenv("LAB_ADMIN_TOKEN", "tok")  # public: a call without the teacher's identity is a visitor's
+    parent = runs.create("rft", {**TINY, "steps": 1}, owner="v:alice")
+    box, status = continue_view.continue_on_page(parent.id, 1, None)
+    assert box == "" and status.startswith("⚠") and "started by someone else" in status
+    box, status = continue_view.continue_on_page(None, 1, None)
+    assert box == "" and "pick a run first" in status
+    with pytest.raises(gr.Error, match="started by someone else"):
+        continue_view.continue_run(parent.id, 1, None)
+    assert [r.id for r in runs.list_runs()] == [parent.id]  # nothing started
+
+
+def test_the_runs_tab_wires_continue_and_export_to_a_status_line_and_keeps_their_endpoints():
+    import inspect
+
+    import gradio as gr
+
+    import lab.ui
+    from lab.ui import export_view
+
+    demo = lab.ui.build_demo()
+    by_fn = {inspect.unwrap(fn.fn): fn for fn in demo.fns.values() if fn.fn}
+    for page, api, name in ((continue_view.continue_on_page, continue_view.continue_run, "continue_run"),
+                            (export_view.export_on_page, export_view.export_run, "export_run")):  # fmt: skip
+        assert by_fn[inspect.unwrap(api)].api_name == name
+        assert by_fn[inspect.unwrap(page)].api_visibility == "private"
+        assert any(isinstance(block, gr.Markdown) for block in by_fn[inspect.unwrap(page)].outputs)  # the status line

@@ -52,11 +52,22 @@ def test_only_the_teacher_may_ask_for_more_processes_on_a_public_lab(fresh_home,
     monkeypatch.setenv("LAB_ADMIN_TOKEN", "tok")
     assert access.public()
     before = len(runs.list_runs())
-    with pytest.raises(LabError, match="only the teacher may set num_processes"):
+    with pytest.raises(LabError, match=r"only the teacher may set Processes \(num_processes\)"):
         runs.start("rft", TINY_TWO, owner="v:bob")
-    with pytest.raises(LabError, match="accelerate_config"):
+    with pytest.raises(LabError, match=r"Accelerate config file \(accelerate_config\)"):
         runs.start("rft", {"model": "tiny", "accelerate_config": "/tmp/x.yaml"}, owner="v:bob")
     assert len(runs.list_runs()) == before  # nothing created
+
+
+def test_the_teacher_only_refusal_names_the_options_by_their_labels_in_the_visitors_language(fresh_home, monkeypatch):
+    """A visitor reads the knob's label, in their language, with the name the CLI and the API use."""
+    from lab.texts import speaking
+
+    monkeypatch.setenv("LAB_ADMIN_TOKEN", "tok")
+    with speaking("zh"), pytest.raises(LabError) as e:
+        runs.start("rft", {"model": "tiny", "num_processes": 2, "accelerate_config": "/tmp/x.yaml"}, owner="v:bob")
+    text = e.value.text("zh")
+    assert "进程数（num_processes）、accelerate 配置文件（accelerate_config）" in text
 
 
 def _rank_pids(launcher: int) -> dict[int, int]:

@@ -316,3 +316,27 @@ def test_a_run_that_sampled_with_vllm_exports_a_recipe_that_does_too(done_run, t
     (gpu_run / "summary.json").write_text(json.dumps({**summary, "generation": "vllm"}))
     script = (export.export(gpu_run, "recipe", tmp_path / "out") / "recipe" / "train.py").read_text()
     assert "use_vllm=True," in script and "vllm_mode='colocate'," in script
+
+
+def test_the_export_names_its_parts_in_the_visitors_language():
+    from lab.texts import speaking
+    from lab.ui import export_view
+
+    assert export_view.parts_text(["card", "adapter"]) == "LoRA adapter, Model card + curve"
+    with speaking("zh"):
+        assert export_view.parts_text(["card", "adapter"]) == "LoRA 适配器、模型卡 + 曲线"
+
+
+def test_a_refused_export_stays_on_the_page_and_the_api_still_raises(fresh_home, monkeypatch):
+    """The page's button puts the refusal in its status line and empties the file box (an error would leave a big
+    box with an "Error" badge once the toast fades); the ``export_run`` endpoint still raises for the caller."""
+    import gradio as gr
+
+    from lab.ui import export_view
+
+    monkeypatch.setenv("LAB_ADMIN_TOKEN", "tok")  # public: a call without the teacher's identity is a visitor's
+    run = runs.create("rft", {"model": "tiny", "steps": 1}, owner="v:alice")
+    path, status = export_view.export_on_page(run.id, ["card"], None)
+    assert path is None and status.startswith("⚠") and "only they or the teacher may export it" in status
+    with pytest.raises(gr.Error, match="only they or the teacher may export it"):
+        export_view.export_run(run.id, ["card"], None)
