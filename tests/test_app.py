@@ -798,3 +798,57 @@ def test_what_grpo_sees_with_one_step_and_refreshes_that_never_send_the_slider(f
         parts = groups_view.build_groups_browser(run_id, refresh_on=(poll.click,))
     refreshes = [d for d in demo.fns.values() if d.fn is groups_view.browse and d.api_name != "groups"]
     assert refreshes and all(parts["step"] not in d.inputs for d in refreshes)
+
+
+# ------------------------------------------------------------------- RFT tab: the validation file, the presets
+
+
+def _rft_tab() -> gr.Blocks:
+    from lab.ui.rft_tab import build_rft_tab
+
+    with gr.Blocks() as blocks:
+        build_rft_tab()
+    return blocks
+
+
+def test_the_task_summary_says_what_a_validation_file_holds_out(tmp_path, fresh_home):
+    """A validation file: the run trains on the whole task and holds out that file's rows (``rft.train``); the
+    summary says the same, in either order of loading, and warns on the validation file's row count."""
+    valid_file = tmp_path / "valid.jsonl"
+    valid_file.write_text("".join(json.dumps({"question": f"q{i}?", "answer": str(i)}) + "\n" for i in range(4)))
+    valid, _ = act.save_valid_upload(valid_file)
+    info = act.task_view("opposites", valid_task=valid)[0]
+    assert "all **103** questions are trained on" in info and "**4** rows of uploaded file **valid.jsonl**" in info
+    assert "63" not in info and "16.7" not in info and "by 25.0 points" in info  # 4 held out, not the split's 40
+    assert "Split: **63** questions to train on" in act.task_info("opposites")  # without it: the split
+    fns = {d.api_name: d.fn for d in _rft_tab().fns.values()}
+    _, _, after_valid = fns["upload_valid"](str(valid_file), "opposites")  # the task first, then the file
+    assert "all **103** questions are trained on" in after_valid
+    task = fns["load_task"]("capitals", valid)[0]  # the file first, then the task
+    assert task == "capitals" and "all **76** questions" in fns["load_task"]("capitals", valid)[1]
+    assert "Split: **" in fns["clear_valid"]("opposites")[2]
+
+
+def test_the_preset_picker_follows_specs_that_something_else_replaced():
+    blocks = _rft_tab()
+    config = blocks.get_config_file()
+    by_id = {c["id"]: c for c in config["components"]}
+    presets = next(c for c in config["components"] if resolve(c["props"].get("label")) == "Graders (presets)")
+    follow = next(d for d in blocks.fns.values() if d.outputs and d.outputs[0]._id == presets["id"]
+                  and by_id[d.inputs[0]._id]["type"] == "code")  # fmt: skip
+    job_specs = act.specs_json([{"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
+                                 "reference": "{{item.answer}}", "operation": "eq"}])  # fmt: skip
+    assert follow.fn(job_specs) == []  # no longer "partial credit (default)"
+    default = presets["props"]["value"]
+    assert follow.fn(act.specs_json([grading.DEFAULT_SPEC])) == default
+    assert follow.fn("[{") is not None  # broken JSON while typing: the picker stays (gr.skip)
+
+
+def test_the_job_uploads_have_short_labels_that_leave_the_drop_zone_visible():
+    config = _rft_tab().get_config_file()
+    files = [c["props"] for c in config["components"] if c.get("type") == "file"]
+    assert len(files) == 3
+    for props in files:
+        for language in ("en", "zh"):
+            assert len(resolve(props["label"], language)) <= 45, resolve(props["label"], language)  # one line
+        assert props["height"] >= 120

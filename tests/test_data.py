@@ -232,6 +232,25 @@ def test_broken_json_array_line_and_column(tmp_path):
     refused(path, "line 3, column 21", "broken JSON")
 
 
+def test_json_errors_are_in_the_visitors_language(tmp_path):
+    """Python words its JSON errors in English only: the lab says them in the visitor's language (a message it
+    does not know stays as Python wrote it)."""
+    from lab.data.formats import JSON_ERRORS, json_error
+    from lab.texts import speaking, t
+
+    jsonl_path = write(tmp_path, "t.jsonl", '{"question": "a?", "answer": "1"}\n{"question": "b?" "answer": "2"}\n')
+    json_path = write(tmp_path, "t.json", '[\n  {"question": "a?", "answer": "1"},\n  {"question": "b?",}\n]')
+    with speaking("zh"):
+        for path, expected in ((jsonl_path, "此处应是逗号"), (json_path, "此处应是用双引号括起的键名")):
+            with pytest.raises(LabError) as info:
+                load_tasks(path)
+            assert expected in info.value.text("zh") and "Expecting" not in info.value.text("zh")
+        assert json_error("Invalid \\escape: 'q'") == t("data.json_error.bad_escape") != "Invalid \\escape"
+        assert json_error("Invalid control character '\\n' at") == t("data.json_error.control_character")
+        assert json_error("Something a later Python says") == "Something a later Python says"
+    assert all(json_error(message).startswith(message) for message in JSON_ERRORS)  # English: Python's words
+
+
 def test_rows_that_are_not_objects(tmp_path):
     refused(write(tmp_path, "t.jsonl", jsonl({"question": "a?", "answer": "1"}) + '["b?", "2"]\n'), "line 2", "array")
     path = write(tmp_path, "t.json", '[\n  {"question": "a?", "answer": "1"},\n  "b?"\n]')

@@ -236,13 +236,24 @@ def test_the_playground_grades_the_task_file(tiny_model):
 
     specs = act.specs_json([EXACT, MULTI])
     seen = []
-    summary, table = act.grade_task_file(specs, "capitals", "references", progress=lambda f, text: seen.append(f))
+    summary, table, graded = act.grade_task_file(specs, "capitals", "references",
+                                                 progress=lambda f, text: seen.append(f))  # fmt: skip
     assert "all 76 rows" in summary
     assert list(table.columns) == batch.table_columns()
     assert table.iloc[0].tolist()[:7] == ["exact", "exact_match", 76, 1.0, 0.0, 1.0, 0]
     assert table.iloc[2, 0] == "  └ answer" and seen[-1] == 1.0
-    summary, table = act.grade_task_file(specs, "capitals", "samples", 2, "tiny")
+    assert list(graded.columns) == ["question", "answer graded", "reference", "exact", "mix", "mix.answer",
+                                    "mix.brevity"]  # fmt: skip
+    assert len(graded) == 76 and graded.iloc[0, 1:4].tolist() == ["Paris", "Paris", 1.0]
+    seen = []
+    summary, table, graded = act.grade_task_file(specs, "capitals", "samples", 2, "tiny",
+                                                 progress=lambda f, text: seen.append((f, text)))  # fmt: skip
     assert "first 2 rows" in summary and table["n"].tolist() == [2, 2, 2, 2]
+    assert graded["question"].str.contains("capital of").all() and len(graded) == 2
+    assert graded["reference"].tolist() == ["Paris", "Berlin"] and graded["exact"].notna().all()
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and seen[0][1] == "loading tiny…"  # the bar moves, never back
+    assert any("answered 2 of 2" in text for _, text in seen) and any("grading" in text for _, text in seen)
     with pytest.raises(LabError, match="cannot answer here"):
         act.grade_task_file(specs, "capitals", "samples", 2, "../elsewhere")
     for n in (0, 65, 2.5):
@@ -252,6 +263,32 @@ def test_the_playground_grades_the_task_file(tiny_model):
         act.grade_task_file(specs, "capitals", "everything")
     with pytest.raises(LabError, match="unknown task set"):
         act.grade_task_file(specs, "/etc/passwd", "references")
+
+
+def test_the_graded_rows_give_each_answer_its_scores():
+    report = grade_rows([EXACT, MULTI], ROWS, OUTPUTS)
+    assert report.row_columns() == ["question", "answer graded", "reference", "exact", "mix", "mix.answer",
+                                    "mix.brevity"]  # fmt: skip
+    rows = report.row_table(ROWS, OUTPUTS)
+    assert rows[0] == ["Opposite of hot?", "cold", "cold", 1.0, 1.0, 1.0, 1.0]
+    assert rows[2][:4] == ["Opposite of up?", "left", "down", 0.0] and len(report.row_table(ROWS, OUTPUTS, 2)) == 2
+
+
+def test_sampled_answers_come_in_batches_that_move_the_progress(monkeypatch):
+    from lab import chat
+
+    calls = []
+    monkeypatch.setattr(chat, "load", lambda model: calls.append(("load", model)))
+    monkeypatch.setattr(chat, "greedy_answers", lambda prompts, *a: calls.append(len(prompts)) or ["x"] * len(prompts))
+    seen = []
+
+    class Rows(list):
+        def select(self, indices):
+            return {"prompt": [self[i] for i in indices]}
+
+    rows, answers = batch.sample_outputs(Rows(["q"] * 9), 6, "tiny", progress=lambda done, n: seen.append(done))
+    assert answers == ["x"] * 6 and calls == [("load", "tiny"), batch.SAMPLE_BATCH_ROWS, 6 - batch.SAMPLE_BATCH_ROWS]
+    assert seen == [0, batch.SAMPLE_BATCH_ROWS, 6]  # loaded, then after each batch
 
 
 def test_the_rft_tab_has_the_button_and_endpoint():

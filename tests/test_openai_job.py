@@ -342,3 +342,39 @@ def test_the_page_fills_its_settings_from_a_job_on_its_uploads(files, fresh_home
     local = write_job(files, body(), "local.json")  # paths in an uploaded job are not read on the server
     with pytest.raises(LabError, match=r"validation_file: 'valid\.jsonl' names a file on your computer"):
         act.load_job(local, task)
+
+
+def test_the_page_job_note_counts_in_words_and_shows_the_grader_whole(files, fresh_home):
+    from lab.ui import rft_actions as act
+
+    task, _ = act.save_upload(files / "train.jsonl")
+    valid, _ = act.save_valid_upload(files / "valid.jsonl")
+    job = body(training_file="file-abc123", validation_file="file-def456")
+    _, _, frame, note = act.load_job(write_job(files, job), task, valid)
+    assert "12 of its fields set the graders" in note and "2 are ignored" in note
+    job.pop("suffix")
+    specs, _, frame, note = act.load_job(write_job(files, job), task, valid)
+    assert "1 is ignored" in note and "1 are ignored" not in note
+    grader = frame.set_index(act.job_columns()[0]).loc["method.reinforcement.grader"].iloc[0]
+    assert json.loads(grader) == GRADER and "…" not in grader  # whole: the page's table wraps
+    assert act.presets_in(specs) == []  # the preset picker no longer names one: the job's grader is no preset
+
+
+def test_a_job_refused_on_the_page_says_so_without_markdown(files, fresh_home):
+    from lab.ui import rft_actions as act
+
+    with pytest.raises(LabError) as e:
+        act.load_job(write_job(files, body(training_file="file-abc123")), "opposites")
+    assert "would train on bundled task set opposites:" in e.value.text() and "**" not in e.value.text()
+
+
+def test_a_broken_job_says_what_json_expected_in_the_visitors_language(tmp_path):
+    from lab.texts import speaking
+
+    path = tmp_path / "job.json"
+    path.write_text('{"model": "o4-mini",\n "seed": 1,,}', encoding="utf-8")
+    with speaking("zh"), pytest.raises(LabError) as e:
+        openai_job.read_job(path, name="job.json")
+    assert "第 2 行第 12 列：JSON 有误（此处应是用双引号括起的键名）" in e.value.text("zh")
+    with pytest.raises(LabError, match=r"broken JSON \(Expecting property name enclosed in double quotes\)"):
+        openai_job.read_job(path, name="job.json")  # English as Python words it

@@ -24,7 +24,8 @@ from lab import LabError
 from lab.texts import t
 
 __all__ = [
-    "MAX_PROBLEMS", "Problems", "Row", "duplicate_keys", "find_key", "json_members", "json_type", "parse", "read_text",
+    "JSON_ERRORS", "MAX_PROBLEMS", "Problems", "Row", "duplicate_keys", "find_key", "json_error", "json_members",
+    "json_type", "parse", "read_text",
 ]  # fmt: skip
 
 MAX_PROBLEMS = 5
@@ -93,6 +94,38 @@ def json_type(value: Any) -> str:
     """
     kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
     return kinds.get(type(value), "null")
+
+
+JSON_ERRORS = {
+    "Expecting value": "expecting_value",
+    "Expecting property name enclosed in double quotes": "expecting_name",
+    "Expecting ',' delimiter": "expecting_comma",
+    "Expecting ':' delimiter": "expecting_colon",
+    "Unterminated string starting at": "unterminated_string",
+    "Invalid control character": "control_character",
+    "Invalid \\uXXXX escape": "bad_unicode_escape",
+    "Invalid \\escape": "bad_escape",
+    "Extra data": "extra_data",
+    "Illegal trailing comma before end of object": "trailing_comma_object",
+    "Illegal trailing comma before end of array": "trailing_comma_array",
+}
+"""Python's JSON error messages (``json/decoder.py`` and its C scanner) → ``data.json_error.<key>``."""
+
+
+def json_error(e: json.JSONDecodeError | str) -> str:
+    """A broken JSON's ``e.msg`` in the visitor's language: Python words its few messages in English only. A
+    message with a detail after it (``Invalid \\escape: 'x'``, ``Invalid control character '\\n' at``) counts as
+    its start; an unknown one (a later Python's) stays as Python wrote it. Every JSON error the lab reports goes
+    through here.
+
+    >>> json_error("Expecting value"), json_error("Something new")
+    ('Expecting value', 'Something new')
+    """
+    msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+    for start, key in JSON_ERRORS.items():
+        if msg == start or msg.startswith((start + " ", start + ":")):
+            return t("data.json_error." + key)
+    return msg
 
 
 # ---------------------------------------------------------------------------------------------- bytes → text
@@ -289,7 +322,7 @@ def _parse_jsonl(text: str, name: str, max_rows: int, feedback: bool = False) ->
         except json.JSONDecodeError as e:
             problems.add(
                 t("data.at.line_column", line=number, column=e.colno),
-                t("data.jsonl.broken", error=e.msg, example=_EXAMPLE[feedback]),
+                t("data.jsonl.broken", error=json_error(e), example=_EXAMPLE[feedback]),
             )
             continue
         except _DuplicateKey as e:
@@ -316,7 +349,7 @@ def _parse_json(
     try:
         top = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
-        raise LabError("data.json.broken", name=name, line=e.lineno, column=e.colno, error=e.msg) from None
+        raise LabError("data.json.broken", name=name, line=e.lineno, column=e.colno, error=json_error(e)) from None
     except _DuplicateKey:  # as in JSONL: a key twice in one object is refused, each with its line and field
         problems = Problems(name)
         for _, first, second, line in duplicate_keys(text):

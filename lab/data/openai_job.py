@@ -117,7 +117,8 @@ def read_job(path: str | Path, name: str | None = None) -> tuple[dict[str, Any],
     try:
         job = json.loads(text)
     except json.JSONDecodeError as e:
-        raise LabError("openai_job.json.broken", name=name, line=e.lineno, column=e.colno, error=e.msg) from None
+        raise LabError("openai_job.json.broken", name=name, line=e.lineno, column=e.colno,
+                       error=formats.json_error(e)) from None  # fmt: skip
     duplicates = formats.duplicate_keys(text)
     if duplicates:
         where, first, second, line = duplicates[0]
@@ -181,9 +182,15 @@ def report_lines(result: JobImport) -> list[str]:
 
 
 def report_rows(result: JobImport) -> list[list[str]]:
-    """The report as table rows for the page: OpenAI field | its value | lab setting (or "ignored") | why."""
-    return [[m.path, _short(m.value), f"{m.setting} = {_short(m.lab_value)}" if m.setting else t("openai_job.ignored"),
+    """The report as table rows for the page: OpenAI field | its value | lab setting (or "ignored") | why. The
+    page's table wraps, so a value is shown whole up to :data:`PAGE_VALUE_CHARS` (a grader's templates included)."""
+    return [[m.path, _short(m.value, PAGE_VALUE_CHARS),
+             f"{m.setting} = {_short(m.lab_value, PAGE_VALUE_CHARS)}" if m.setting else t("openai_job.ignored"),
              m.reason] for m in result.report]  # fmt: skip
+
+
+PAGE_VALUE_CHARS = 2000
+"""The longest value the page's job report shows before it cuts it with "…" (the CLI's lines cut at 70)."""
 
 
 # ------------------------------------------------------------------------------------------------- mapping

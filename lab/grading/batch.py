@@ -44,12 +44,14 @@ from lab.grading.specs import build_grader, grader_name, validate_spec
 from lab.texts import t
 
 __all__ = [
-    "BATCH_ROWS", "FileReport", "GraderResult", "default_max_tokens", "grade_rows", "grade_stats", "read_outputs",
-    "reference_outputs", "sample_outputs", "validate_graders",
+    "BATCH_ROWS", "SAMPLE_BATCH_ROWS", "FileReport", "GraderResult", "default_max_tokens", "grade_rows", "grade_stats",
+    "read_outputs", "reference_outputs", "sample_outputs", "validate_graders",
 ]  # fmt: skip
 
 BATCH_ROWS = 64
 """Rows per call of a grader (a python grader's time limit holds for one call)."""
+SAMPLE_BATCH_ROWS = 4
+"""Prompts the model answers per batch in :func:`sample_outputs` (a progress step each; 8 by default: two)."""
 MAX_OUTPUTS_BYTES = 64 * 1024 * 1024
 """The largest outputs file read."""
 _ONE_OUTPUT = '{"output_text": "…"}'
@@ -123,7 +125,7 @@ def read_outputs(path: str | Path, n_rows: int, data_name: str = "") -> list[str
             value = json.loads(line)
         except json.JSONDecodeError as e:
             where = t("data.at.line_column", line=number, column=e.colno)
-            problems.add(where, t("grade_file.outputs.bad_json", error=e.msg, example=_ONE_OUTPUT))
+            problems.add(where, t("grade_file.outputs.bad_json", error=formats.json_error(e), example=_ONE_OUTPUT))
             continue
         where = t("data.at.line", line=number)
         if not isinstance(value, dict):
@@ -160,22 +162,35 @@ def default_max_tokens() -> int:
 
 
 def sample_outputs(
-    ds: Any, n: int, model: str = "embedded", max_new_tokens: int | None = None
+    ds: Any,
+    n: int,
+    model: str = "embedded",
+    max_new_tokens: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Any, list[str]]:
     """The first ``n`` rows of a task dataset (in the file's order, not a random sample) and the model's greedy
     answers to their prompts: ``(rows, answers)``. The model comes from :func:`lab.chat.load` (cached, so the
     page's later calls reuse it) and answers through :func:`lab.chat.greedy_answers` — batched, on the model's
-    lock, beside the chat's batches. This is the only function here that imports torch."""
+    lock, beside the chat's batches — :data:`SAMPLE_BATCH_ROWS` prompts at a time, so ``progress(answered,
+    total)`` moves: once the model is loaded (``answered`` 0), then after each batch (on ZeroGPU all in one
+    batch: one GPU call). This is the only function here that imports torch."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise LabError("grade_file.bad_sample", value=n)
     if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int)
                                        or max_new_tokens < 1):  # fmt: skip
         raise LabError("grade_file.bad_max_tokens", value=max_new_tokens)
-    from lab import chat
+    from lab import chat, gpu
 
     rows = ds.select(range(min(n, len(ds))))
-    answers = chat.greedy_answers(list(rows["prompt"]), model, None, max_new_tokens or default_max_tokens())
-    return rows, list(answers)
+    prompts, answers = list(rows["prompt"]), []
+    tell = progress or (lambda answered, total: None)
+    chat.load(model)  # the slow part the first time (then cached): said before the first answer
+    tell(0, len(prompts))
+    step = len(prompts) if gpu.zero_gpu() else SAMPLE_BATCH_ROWS
+    for i in range(0, len(prompts), step):
+        answers += chat.greedy_answers(prompts[i : i + step], model, None, max_new_tokens or default_max_tokens())
+        tell(len(answers), len(prompts))
+    return rows, answers
 
 
 # ----------------------------------------------------------------------------------------------------- grading
@@ -235,6 +250,23 @@ class FileReport:
                 out.append([label, r.kind, s["n"], s["mean"], s["zero_share"], s["one_share"], s["errors"],
                             round(r.seconds, 2)])  # fmt: skip
         return out
+
+    def row_table(self, rows: Any, outputs: Sequence[str], limit: int | None = None) -> list[list[Any]]:
+        """One list per graded row (the first ``limit``): question, the answer graded, the reference, then each
+        grader's score and its parts' (``None`` where it gave none) — the columns of :meth:`row_columns`, so a
+        mean of 0 can be traced to the answers that got it."""
+        count = len(outputs) if limit is None else min(limit, len(outputs))
+        results = [r for g in self.graders for r in (g, *g.parts)]
+        questions, references = _column(rows, "question"), _column(rows, "answer")
+        return [[questions[i], str(outputs[i]), references[i],
+                 *(None if r.scores[i] is None else round(float(r.scores[i]), 4) for r in results)]
+                for i in range(count)]  # fmt: skip
+
+    def row_columns(self) -> list[str]:
+        """The headers of :meth:`row_table`: question | answer | reference | one per grader (a part as
+        ``grader.part``), in the current language."""
+        names = [n for g in self.graders for n in (g.name, *(f"{g.name}.{p.name}" for p in g.parts))]
+        return [t("grade_file.row.question"), t("grade_file.row.output"), t("grade_file.row.reference"), *names]
 
     def table(self) -> str:
         """The stats as a plain-text table, numbers to 3 decimals ("–" where no row got a score)."""

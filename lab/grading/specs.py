@@ -579,7 +579,10 @@ def parse_spec(text_or_path: str | dict) -> dict:
         try:
             spec = json.loads(text)
         except json.JSONDecodeError as e:
-            raise LabError("grading.spec.bad_json", where=where, line=e.lineno, column=e.colno, error=e.msg) from None
+            from lab.data.formats import json_error  # here: lab.data loads datasets, which grading does not need
+
+            raise LabError("grading.spec.bad_json", where=where, line=e.lineno, column=e.colno,
+                           error=json_error(e)) from None  # fmt: skip
     try:
         validate_spec(spec)
     except LabError as e:

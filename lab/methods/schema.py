@@ -135,7 +135,9 @@ def coerce(cls: type, name: str, value: Any) -> Any:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as e:
-                raise LabError("config.bad_json", **where, error=e.msg, column=e.colno) from None
+                from lab.data.formats import json_error  # here: lab.data loads datasets, which a config does not need
+
+                raise LabError("config.bad_json", **where, error=json_error(e), column=e.colno) from None
         if not isinstance(value, list if kind == "list" else dict):
             raise LabError("config.not_list" if kind == "list" else "config.not_object", **where, value=value)
         return value

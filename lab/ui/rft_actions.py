@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from lab import LabError, data, grading, lab_home, runs
+from lab.data.formats import json_error
 from lab.grading import batch as file_grading
 from lab.methods.rft_config import DEFAULT_TASK, Config
 from lab.methods.schema import MODEL_CHOICES, knob_names
@@ -62,26 +63,43 @@ def columns_help() -> str:
 # --------------------------------------------------------------------------------------------------- 1. data
 
 
-def task_label(task: str) -> str:
-    """How the UI names a task: a bundled name, or an uploaded file's original name."""
+def task_label(task: str, plain: bool = False) -> str:
+    """How the UI names a task: a bundled name, or an uploaded file's original name — in bold for the page's
+    markdown, or ``plain`` for an error (a toast or a code block shows markdown as it is written)."""
     if task in data.bundled_tasks():
-        return t("ui.rft.task.bundled", name=task)
-    return t("ui.rft.task.uploaded", name=re.sub(r"^[0-9a-f]{12}_", "", Path(task).name))
+        label = t("ui.rft.task.bundled", name=task)
+    else:
+        label = t("ui.rft.task.uploaded", name=re.sub(r"^[0-9a-f]{12}_", "", Path(task).name))
+    return label.replace("**", "") if plain else label
 
 
-def task_view(task: str, n: int = 20) -> tuple[str, pd.DataFrame, str, str]:
-    """``(info markdown, preview table, playground item JSON, playground example output)`` for a task set."""
+def task_view(task: str, n: int = 20, valid_task: str = "") -> tuple[str, pd.DataFrame, str, str]:
+    """``(info markdown, preview table, playground item JSON, playground example output)`` for a task set (and the
+    validation file loaded, if any: the summary says what is held out)."""
     ds = data.load_task(task)
     first = {k: v for k, v in ds[0].items() if k != "prompt" and v is not None}
     item = json.dumps(first, ensure_ascii=False, indent=2)
-    return task_info(task, ds), data.preview(ds, n), item, example_output(first.get("answer", ""))
+    return task_info(task, ds, valid_task), data.preview(ds, n), item, example_output(first.get("answer", ""))
 
 
-def task_info(task: str, ds: Any = None) -> str:
-    """The task set's summary (markdown): what it is, its rows and fields, its split, and a note for a small one."""
+def task_info(task: str, ds: Any = None, valid_task: str = "") -> str:
+    """The task set's summary (markdown): what it is, its rows and fields, what is trained on and what is held out,
+    and a note for a small one. With a validation file (``valid_task``) a run trains on the whole task and holds
+    out that file's rows (``lab.methods.rft.train``): the summary says the same, its note counts that file's rows."""
     ds = data.load_task(task) if ds is None else ds
-    n_train, n_valid, note = Config().split_sizes(len(ds))
-    split = t("rft.split.view", n_train=n_train, n_valid=n_valid, asked=Config().valid_size)
+    asked = Config().valid_size
+    if not valid_task:
+        n_train, n_valid, note = Config().split_sizes(len(ds))
+        split = t("rft.split.view", n_train=n_train, n_valid=n_valid, asked=asked)
+    else:
+        n_train, n_valid = len(ds), len(data.load_task(valid_task))
+        split = t("ui.rft.split.valid_file", n_train=n_train, n_valid=n_valid, name=task_label(valid_task))
+        notes = []
+        if n_valid < asked:
+            notes.append(t("ui.rft.split.valid_few", n_valid=n_valid, point=100 / max(n_valid, 1), asked=asked))
+        if n_train < 20:
+            notes.append(t("ui.rft.split.train_few", n_train=n_train))
+        note = " ".join(notes)
     info = t("ui.rft.task.using", task=task_label(task), description=data.describe(ds), split=split)
     return info + (f"  \n⚠️ {note}" if note else "")
 
@@ -171,6 +189,22 @@ def merge_presets(selected: list[str] | None, current: str) -> str:
     return specs_json([grading.PRESETS[n] for n in (selected or []) if n in grading.PRESETS] + custom)
 
 
+def presets_in(text: str) -> list[str] | None:
+    """The presets the editor holds, in its order: what the preset picker shows once something else (a job, a
+    hand edit) replaced the specs, so it never names a preset the editor no longer has. ``None`` while the text
+    is not JSON (the picker stays as it is until it is).
+
+    >>> presets_in('[{"type": "string_check", "name": "exact", "operation": "eq"}]')
+    []
+    """
+    try:
+        value = json.loads(text or "[]")
+    except json.JSONDecodeError:
+        return None
+    specs = value if isinstance(value, list) else [value]
+    return list(dict.fromkeys(name for spec in specs for name, p in grading.PRESETS.items() if p == spec))
+
+
 def check_graders(text: str, task: str) -> str:
     """A one-line verdict on the grader list, checked against the task's fields."""
     specs = parse_specs(text)
@@ -212,6 +246,8 @@ GRADE_FILE_MODELS = MODEL_CHOICES
 MAX_GRADE_FILE_SAMPLES = 64
 """The most rows the model answers for "Grade the task file" (8 by default: about 7 s for the embedded model on 2
 cores)."""
+MAX_GRADED_ROWS_SHOWN = 200
+"""The most graded rows "Grade the task file" lists (the stats count every row)."""
 
 
 def grade_file_columns() -> list[str]:
@@ -226,16 +262,19 @@ def grade_task_file(
     n: Any = 8,
     model: str = "embedded",
     progress: Callable[[float, str], None] | None = None,
-) -> tuple[str, pd.DataFrame]:
+) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """The playground on the whole task (what ``python -m lab grade --data`` does): every grader, and each part of
     a multi grader, on every row's reference answer (``source="references"``) or on the greedy answers of
     ``model`` to the first ``n`` rows (``"samples"``). Returns ``(what was graded, markdown; table grader | type |
-    n | mean | zero share | one share | errors | seconds)``. ``progress(fraction, text)`` follows the work."""
+    n | mean | zero share | one share | errors | seconds; the graded rows — question | answer | reference | each
+    grader's score — the first :data:`MAX_GRADED_ROWS_SHOWN`)``. ``progress(fraction, text)`` follows the work:
+    loading the model, each batch of answers, each batch graded."""
     specs = parse_specs(text)
     task = check_task(task)
     ds = data.load_task(task)
     file_grading.validate_graders(specs, set(ds.column_names))
     tell = progress or (lambda fraction, text: None)
+    graded = (0.0, 1.0)  # where grading starts on the bar, and its share: all of it for the references
     if source == "samples":
         if model not in GRADE_FILE_MODELS:
             raise LabError("grade_file.ui.bad_model", model=model, choices=", ".join(GRADE_FILE_MODELS))
@@ -245,20 +284,30 @@ def grade_task_file(
             count = 0
         if count != n or not 1 <= count <= MAX_GRADE_FILE_SAMPLES:
             raise LabError("grade_file.ui.bad_n", value=n, most=MAX_GRADE_FILE_SAMPLES)
-        tell(0.0, t("grade_file.ui.progress.sampling", n=min(count, len(ds)), model=model))
+
+        def answered(done: int, total: int) -> None:  # 5 % once the model is loaded, then to 90 % answering
+            key = "grade_file.ui.progress.answered" if done else "grade_file.ui.progress.sampling"
+            tell(0.05 + 0.85 * done / max(total, 1), t(key, model=model, done=done, n=total))
+
+        tell(0.0, t("grade_file.ui.progress.loading", model=model))
         start = time.perf_counter()
-        rows, outputs = file_grading.sample_outputs(ds, count, model)
+        rows, outputs = file_grading.sample_outputs(ds, count, model, progress=answered)
         what = t("grade_file.ui.what.samples", n=len(rows), model=model, seconds=time.perf_counter() - start)
+        graded = (0.9, 0.1)
     elif source == "references":
         rows, outputs = ds, file_grading.reference_outputs(ds)
         what = t("grade_file.ui.what.references", n=len(ds))
     else:
         raise LabError("grade_file.ui.bad_source", value=source, choices=", ".join(GRADE_FILE_SOURCES))
-    report = file_grading.grade_rows(
-        specs, rows, outputs, lambda fraction, name: tell(fraction, t("grade_file.ui.progress.grading", grader=name))
-    )
+    report = file_grading.grade_rows(specs, rows, outputs, lambda fraction, name: tell(
+        graded[0] + graded[1] * fraction, t("grade_file.ui.progress.grading", grader=name)
+    ))  # fmt: skip
     summary = t("grade_file.ui.summary", task=task_label(task), what=what)
-    return summary, pd.DataFrame(report.table_rows(), columns=grade_file_columns())
+    if len(outputs) > MAX_GRADED_ROWS_SHOWN:
+        summary = t("grade_file.ui.rows_cut", summary=summary, shown=MAX_GRADED_ROWS_SHOWN, n=len(outputs))
+    stats = pd.DataFrame(report.table_rows(), columns=grade_file_columns())
+    graded_rows = pd.DataFrame(report.row_table(rows, outputs, MAX_GRADED_ROWS_SHOWN), columns=report.row_columns())
+    return summary, stats, graded_rows
 
 
 # -------------------------------------------------------------------------------------------------- 3. train
@@ -283,7 +332,8 @@ def start_run(task: str, specs_text: str, values: dict[str, Any], owner: str = "
         try:
             check_graders(specs_text, config["valid_task"])
         except LabError as e:
-            raise LabError("rft.valid.grader", name=task_label(config["valid_task"]), error=e.text()) from None
+            name = task_label(config["valid_task"], plain=True)
+            raise LabError("rft.valid.grader", name=name, error=e.text()) from None
     return runs.start("rft", config, owner=owner, teacher=teacher).id
 
 
@@ -314,7 +364,8 @@ def load_job(path: str | Path, task: str, valid_task: str = "") -> tuple[str, di
     job, text = openai_job.read_job(src, name=src.name)
     named = job.get("training_file")
     if task in data.bundled_tasks() and named and named != task:
-        raise LabError("openai_job.ui.upload_train_first", name=src.name, value=named, task=task_label(task))
+        raise LabError("openai_job.ui.upload_train_first", name=src.name, value=named,
+                       task=task_label(task, plain=True))  # fmt: skip
     result = openai_job.import_job(job, text, src.name, train=task, valid=valid, local_files=False)
     values, notes = {}, []
     fields = {f.name: f for f in dataclasses.fields(Config)}
@@ -326,13 +377,19 @@ def load_job(path: str | Path, task: str, valid_task: str = "") -> tuple[str, di
                 value = high
             values[name] = value
     used = sum(1 for m in result.report if m.setting)
-    note = t("openai_job.ui.loaded", name=src.name, used=used, ignored=len(result.report) - used)
+    note = t("openai_job.ui.loaded", name=src.name, used=_count("openai_job.ui.loaded.used", used),
+             ignored=_count("openai_job.ui.loaded.ignored", len(result.report) - used))  # fmt: skip
     note += "".join(f"  \n⚠️ {n}" for n in notes)
-    shown = {path: task_label(path).replace("**", "") for path in (task, valid) if path}  # as the visitor knows them
+    shown = {path: task_label(path, plain=True) for path in (task, valid) if path}  # as the visitor knows them
     rows = [[functools.reduce(lambda text, p: text.replace(p, shown[p]), shown, cell) for cell in row]
             for row in openai_job.report_rows(result)]  # fmt: skip
     frame = pd.DataFrame(rows, columns=job_columns())
     return specs_json(result.config["graders"]), values, frame, note
+
+
+def _count(key: str, n: int) -> str:
+    """``n`` things in words: ``<key>_one`` for 1, ``<key>_many`` for any other number (English has a plural)."""
+    return t(f"{key}_one" if n == 1 else f"{key}_many", n=n)
 
 
 def _json(text: str, what: str) -> Any:
@@ -340,7 +397,8 @@ def _json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise LabError("grading.spec.bad_json", where=t(what), line=e.lineno, column=e.colno, error=e.msg) from None
+        raise LabError("grading.spec.bad_json", where=t(what), line=e.lineno, column=e.colno,
+                       error=json_error(e)) from None  # fmt: skip
 
 
 def _grader_error(i: int, spec: Any, e: LabError) -> LabError:
@@ -357,8 +415,9 @@ def _named(spec: Any) -> str:
 
 __all__ = [
     "ADVANCED_KNOBS", "DEFAULT_TASK", "GRADE_COLUMNS", "GRADE_FILE_MODELS", "GRADE_FILE_SOURCES", "KNOBS",
-    "MAX_GRADE_FILE_SAMPLES", "TEACHING_KNOBS", "Config", "check_graders", "check_task", "columns_help", "defaults",
-    "example_output", "grade", "grade_columns", "grade_file_columns", "grade_task_file", "help_text",
-    "job_columns", "load_job", "merge_presets", "parse_specs", "run_config", "save_upload", "save_valid_upload",
-    "specs_json", "start_run", "task_info", "task_label", "task_view",
+    "MAX_GRADE_FILE_SAMPLES", "MAX_GRADED_ROWS_SHOWN", "TEACHING_KNOBS", "Config", "check_graders", "check_task",
+    "columns_help", "defaults", "example_output", "grade", "grade_columns", "grade_file_columns", "grade_task_file",
+    "help_text",
+    "job_columns", "load_job", "merge_presets", "parse_specs", "presets_in", "run_config", "save_upload",
+    "save_valid_upload", "specs_json", "start_run", "task_info", "task_label", "task_view",
 ]  # fmt: skip

@@ -53,9 +53,9 @@ def build_rft_tab() -> None:
     bundled, upload, info, preview = _data_section(functools.partial(act.task_info, act.DEFAULT_TASK), first_preview)
     valid_state, job_parts = _job_section()  # ① continued: a validation file, an OpenAI job
     specs, item, output = _graders_section(task_state, first_item, functools.partial(act.example_output, first_answer))
-    _task_events(bundled, upload, [task_state, info, preview, item, output])
+    _task_events(bundled, upload, valid_state, [task_state, info, preview, item, output])
     train, stop, knobs, live = _train_section()
-    _job_events(*job_parts, valid_state, task_state, specs, knobs)
+    _job_events(*job_parts, valid_state, task_state, info, specs, knobs)
     view = live.merge(_results_section())
     run = RunControls(view)
 
@@ -142,19 +142,24 @@ def _job_section() -> tuple[gr.State, tuple[gr.File, gr.File, gr.Markdown, gr.Da
     fine-tuning job (its grader and hyperparameters fill steps ② and ③), with what became of each of its fields.
     Returns the validation file's state (what Train and the dry run use) and the parts ``_job_events`` wires."""
     valid_state = gr.State("")
-    with gr.Row():
-        valid = gr.File(label=L("openai_job.ui.valid_upload"), file_types=[".csv", ".jsonl", ".json"], height=100)
-        job = gr.File(label=L("openai_job.ui.job_upload"), file_types=[".json"], height=100)
+    with gr.Row():  # one-line labels, as tall as the task upload: the drop zone's words stay visible; more below
+        with gr.Column():
+            valid = gr.File(label=L("openai_job.ui.valid_upload"), file_types=[".csv", ".jsonl", ".json"], height=120)
+            gr.Markdown(L("openai_job.ui.valid_upload_info"), elem_classes=["upload-info"])
+        with gr.Column():
+            job = gr.File(label=L("openai_job.ui.job_upload"), file_types=[".json"], height=120)
+            gr.Markdown(L("openai_job.ui.job_upload_info"), elem_classes=["upload-info"])
     note = gr.Markdown(elem_classes=["wrap-note"])
     report = gr.Dataframe(label=L("openai_job.ui.report_title"), interactive=False, wrap=True, visible=False,
-                          column_widths=["26%", "18%", "18%", "38%"])  # fmt: skip
+                          column_widths=["24%", "28%", "18%", "30%"])  # fmt: skip
     return valid_state, (valid, job, note, report)
 
 
 def _job_events(valid: gr.File, job: gr.File, note: gr.Markdown, report: gr.Dataframe, valid_state: gr.State,
-                task_state: gr.State, specs: gr.Code, knobs: dict) -> None:  # fmt: skip
-    """A validation file sets ``valid_state``; a job file fills the grader specs and the knobs it maps and shows
-    its report. A refused file is a warning and a note on the page; nothing else changes."""
+                task_state: gr.State, info: gr.Markdown, specs: gr.Code, knobs: dict) -> None:  # fmt: skip
+    """A validation file sets ``valid_state`` and the task summary (``info``: what is held out); a job file fills
+    the grader specs and the knobs it maps and shows its report. A refused file is a warning and a note on the
+    page; nothing else changes."""
     names = list(knobs)
 
     def refused(file: str, e: LabError, title: str) -> str:
@@ -162,13 +167,18 @@ def _job_events(valid: gr.File, job: gr.File, note: gr.Markdown, report: gr.Data
         return t("openai_job.ui.not_loaded", name=Path(file).name, error=e.text())
 
     @user_errors
-    def load_valid(file: str | None):
+    def load_valid(file: str | None, task: str):
         if not file:
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         try:
-            return act.save_valid_upload(file)
+            valid_task, text = act.save_valid_upload(file)
         except LabError as e:
-            return gr.skip(), refused(file, e, "ui.rft.upload.refused")
+            return gr.skip(), refused(file, e, "ui.rft.upload.refused"), gr.skip()
+        return valid_task, text, act.task_info(task, valid_task=valid_task)
+
+    @user_errors
+    def clear_valid(task: str):
+        return "", t("openai_job.ui.valid_none"), act.task_info(task)
 
     @user_errors
     def load_job(file: str | None, task: str, valid_task: str):
@@ -181,24 +191,23 @@ def _job_events(valid: gr.File, job: gr.File, note: gr.Markdown, report: gr.Data
         knob_values = tuple(values.get(name, gr.skip()) for name in names)
         return specs_text, *knob_values, gr.Dataframe(frame, visible=True), text
 
-    valid.upload(load_valid, valid, [valid_state, note], api_name="upload_valid")
-    valid.clear(lambda: ("", t("openai_job.ui.valid_none")), None, [valid_state, note], api_name="clear_valid",
-                api_visibility="private")  # fmt: skip
+    valid.upload(load_valid, [valid, task_state], [valid_state, note, info], api_name="upload_valid")
+    valid.clear(clear_valid, task_state, [valid_state, note, info], api_name="clear_valid", api_visibility="private")
     job.upload(load_job, [job, task_state, valid_state], [specs, *knobs.values(), report, note],
                api_name="upload_openai_job")  # fmt: skip
 
 
-def _task_events(bundled: gr.Dropdown, upload: gr.File, task_outputs: list) -> None:
-    """Picking or uploading a task set: ``task_outputs`` = task state, summary, preview, and the playground's item
-    and output (filled from the first row)."""
+def _task_events(bundled: gr.Dropdown, upload: gr.File, valid_state: gr.State, task_outputs: list) -> None:
+    """Picking or uploading a task set: ``task_outputs`` = task state, summary (with the validation file in
+    ``valid_state``, if any), preview, and the playground's item and output (filled from the first row)."""
 
     @user_errors
-    def load_task(name: str):
+    def load_task(name: str, valid_task: str):
         task = act.check_task(name)
-        return task, *act.task_view(task)
+        return task, *act.task_view(task, valid_task=valid_task)
 
     @user_errors
-    def load_upload(file: str | None):
+    def load_upload(file: str | None, valid_task: str):
         if not file:
             return (gr.skip(),) * len(task_outputs)
         try:
@@ -207,11 +216,11 @@ def _task_events(bundled: gr.Dropdown, upload: gr.File, task_outputs: list) -> N
             gr.Warning(e.text(), title=t("ui.rft.upload.refused"))
             note = t("ui.rft.upload.not_loaded", name=Path(file).name, error=e.text())
             return gr.skip(), note, gr.skip(), gr.skip(), gr.skip()
-        return task, *act.task_view(task)
+        return task, *act.task_view(task, valid_task=valid_task)
 
-    bundled.input(load_task, bundled, task_outputs, api_name="load_task")
-    upload.upload(load_upload, upload, task_outputs, api_name="upload_task")
-    upload.clear(load_task, bundled, task_outputs, api_name="clear_upload", api_visibility="private")
+    bundled.input(load_task, [bundled, valid_state], task_outputs, api_name="load_task")
+    upload.upload(load_upload, [upload, valid_state], task_outputs, api_name="upload_task")
+    upload.clear(load_task, [bundled, valid_state], task_outputs, api_name="clear_upload", api_visibility="private")
 
 
 def _graders_section(
@@ -246,18 +255,26 @@ def _graders_section(
                 wrap=True,
                 column_widths=["20%", "12%", "68%"],
             )  # fmt: skip
-            _grade_file_box(specs, task_state)
+    _grade_file_box(specs, task_state)  # full width: its tables have many columns
 
     presets.input(user_errors(act.merge_presets), [presets, specs], specs, api_name="pick_graders")
+    specs.change(_picked_presets, specs, presets, queue=False, show_progress="hidden", api_visibility="private")
     check.click(user_errors(act.check_graders), [specs, task_state], verdict, api_name="check_graders")
     grade.click(user_errors(act.grade), [specs, output, item], [reward, scores], api_name="grade")
     return specs, item, output
 
 
+def _picked_presets(text: str):
+    """The preset picker after the specs changed (a job, a hand edit, a pick): the presets the editor holds."""
+    names = act.presets_in(text)
+    return gr.skip() if names is None else names
+
+
 def _grade_file_box(specs: gr.Code, task_state: gr.State) -> None:
     """The playground on the whole task set: the graders on every row's reference answer, or on the model's greedy
     answers to the first N rows (``act.grade_task_file``; the model loads in ``lab.chat``, never here), as
-    per-grader stats. Queued like the playground's Grade, with a progress bar: the page never waits on it."""
+    per-grader stats and then the graded rows with each grader's score. Queued like the playground's Grade, with
+    a progress bar: the page never waits on it."""
     with gr.Accordion(L("grade_file.ui.title"), open=False):
         gr.Markdown(L("grade_file.ui.intro"))
         with gr.Row():
@@ -272,12 +289,13 @@ def _grade_file_box(specs: gr.Code, task_state: gr.State) -> None:
         summary = gr.Markdown()
         stats = gr.Dataframe(lambda: empty_frame(act.grade_file_columns()), label=L("grade_file.ui.stats"),
                              interactive=False, wrap=True)  # fmt: skip
+        graded = gr.Dataframe(label=L("grade_file.ui.rows"), interactive=False, wrap=True, max_height=420)
 
     @user_errors
     def grade_file(specs_text: str, task: str, what: str, count: float, name: str, progress=gr.Progress()):
         return act.grade_task_file(specs_text, task, what, count, name, lambda f, text: progress(f, desc=text))
 
-    go.click(grade_file, [specs, task_state, source, n, model], [summary, stats], api_name="grade_task_file")
+    go.click(grade_file, [specs, task_state, source, n, model], [summary, stats, graded], api_name="grade_task_file")
 
 
 def _train_section() -> tuple[gr.Button, gr.Button, dict[str, gr.components.Component], runs_view.RunView]:
