@@ -417,7 +417,6 @@ __all__ = [
     "ADVANCED_KNOBS", "DEFAULT_TASK", "GRADE_COLUMNS", "GRADE_FILE_MODELS", "GRADE_FILE_SOURCES", "KNOBS",
     "MAX_GRADE_FILE_SAMPLES", "MAX_GRADED_ROWS_SHOWN", "TEACHING_KNOBS", "Config", "check_graders", "check_task",
     "columns_help", "defaults", "example_output", "grade", "grade_columns", "grade_file_columns", "grade_task_file",
-    "help_text",
-    "job_columns", "load_job", "merge_presets", "parse_specs", "presets_in", "run_config", "save_upload",
-    "save_valid_upload", "specs_json", "start_run", "task_info", "task_label", "task_view",
+    "help_text", "job_columns", "load_job", "merge_presets", "parse_specs", "presets_in", "run_config",
+    "save_upload", "save_valid_upload", "specs_json", "start_run", "task_info", "task_label", "task_view",
 ]  # fmt: skip
