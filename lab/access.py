@@ -131,7 +131,7 @@ def identify(request: Any = None) -> Identity:
     elif visitor:
         vid, name = f"v:{visitor}", t("access.visitor_name", short=visitor[:6])  # words in the visitor's language
     else:
-        vid, name = "", "anonymous"
+        vid, name = "", t("access.anonymous_name")
     teacher = (
         _token_ok(token)
         or (username in teachers() if username else False)
@@ -139,7 +139,7 @@ def identify(request: Any = None) -> Identity:
         or (not public() and reached_locally)
     )
     if not vid and teacher:
-        vid, name = LOCAL, "teacher"
+        vid, name = LOCAL, t("access.teacher_name")
     return Identity(vid, name, teacher=teacher)
 
 

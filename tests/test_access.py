@@ -185,3 +185,6 @@ def test_a_visitors_name_is_in_the_pages_language_and_the_stored_owner_is_not(pu
         line = who_html(chinese)
     assert english.name == f"visitor {short}" and chinese.name == f"访客 {short}" and "visitor" not in line
     assert chinese.visitor == english.visitor == f"v:{cookie.partition('.')[0]}"  # run folders' owner ids stay
+    with speaking("zh"):
+        nobody = access.identify(_request())
+    assert (nobody.visitor, nobody.name) == ("", "匿名")  # no cookie: nobody, in the page's words too
