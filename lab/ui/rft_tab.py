@@ -289,13 +289,28 @@ def _grade_file_box(specs: gr.Code, task_state: gr.State) -> None:
         summary = gr.Markdown()
         stats = gr.Dataframe(lambda: empty_frame(act.grade_file_columns()), label=L("grade_file.ui.stats"),
                              interactive=False, wrap=True)  # fmt: skip
-        graded = gr.Dataframe(label=L("grade_file.ui.rows"), interactive=False, wrap=True, max_height=420)
+        graded = gr.Dataframe(label=L("grade_file.ui.rows"), interactive=False, wrap=True, max_height=420,
+                              elem_classes=["graded-rows"])  # fmt: skip
 
     @user_errors
     def grade_file(specs_text: str, task: str, what: str, count: float, name: str, progress=gr.Progress()):
-        return act.grade_task_file(specs_text, task, what, count, name, lambda f, text: progress(f, desc=text))
+        text, table, rows = act.grade_task_file(specs_text, task, what, count, name,
+                                                lambda f, desc: progress(f, desc=desc))  # fmt: skip
+        return text, table, gr.Dataframe(rows, column_widths=graded_widths(len(rows.columns)))
 
-    go.click(grade_file, [specs, task_state, source, n, model], [summary, stats, graded], api_name="grade_task_file")
+    go.click(grade_file, [specs, task_state, source, n, model], [summary, stats, graded], api_name="grade_task_file",
+             show_progress_on=[summary])  # one bar, not one per output  # fmt: skip
+
+
+def graded_widths(n_columns: int) -> list[str]:
+    """The graded rows' column widths: question, answer and reference get most of the room (they wrap), the score
+    columns share the rest, so the table fits its box at 1280 px whatever the number of graders.
+
+    >>> graded_widths(4), graded_widths(5)
+    (['26%', '34%', '16%', '24%'], ['26%', '34%', '16%', '12%', '12%'])
+    """
+    scores = max(n_columns - 3, 1)
+    return ["26%", "34%", "16%", *[f"{24 // scores}%"] * scores][:n_columns]
 
 
 def _train_section() -> tuple[gr.Button, gr.Button, dict[str, gr.components.Component], runs_view.RunView]:
