@@ -25,18 +25,25 @@ import contextlib
 import contextvars
 import functools
 import json
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "DEFAULT_LANGUAGE", "LANGUAGES", "TEXTS_DIR", "current_language", "duration", "fields", "has_key", "speaking", "t",
-    "table",
+    "DEFAULT_LANGUAGE", "LANGUAGES", "TEXTS_DIR", "counted", "current_language", "duration", "fields", "has_key",
+    "slug", "speaking", "t", "table",
 ]  # fmt: skip
 
 TEXTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "i18n"
 DEFAULT_LANGUAGE = "en"
+
+
+def slug(text: Any) -> str:
+    """A text as a key part: lower case, runs of anything but ``a-z0-9`` as one ``_`` (``"Exact match" →
+    "exact_match"``); keys of the message tables are built from names with it."""
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 
 
 def _languages() -> tuple[str, ...]:
@@ -90,6 +97,16 @@ def speaking(language: str | None) -> Iterator[None]:
 def has_key(key: str) -> bool:
     """Whether ``key`` is in the English table (the reference every other table must match)."""
     return key in table(DEFAULT_LANGUAGE)
+
+
+def counted(key: str, n: int, /, **values: Any) -> str:
+    """:func:`t` for a text about ``n`` things: ``<key>_one`` when ``n`` is 1 and the table has it (English's
+    singular: "1 more step"), else ``<key>`` ("{steps} more steps"; Chinese needs no second form).
+
+    >>> counted("ui.continue.started", 1, run_id="b", parent="a", steps=1)
+    'run b continues a for 1 more step'
+    """
+    return t(f"{key}_one" if n == 1 and has_key(f"{key}_one") else key, **values)
 
 
 def t(key: str, language: str | None = None, /, **values: Any) -> str:

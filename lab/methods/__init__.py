@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 from lab import LabError
-from lab.methods.schema import Schema
+from lab.methods.schema import Schema, field_key
 
 METHODS = ("rft", "rlhf")
 
@@ -52,12 +52,10 @@ def teacher_options(method: str, config: dict[str, Any]) -> list[str]:
 def option_label(method: str, name: str, language: str | None = None) -> str:
     """An option as a person reads it in a message: its knob's label in ``language`` (by default the visitor's),
     with its name for those who set it from the CLI or the API — "Processes (num_processes)"; the bare name for a
-    field without a label key. The key is the one the page's knob shows (``lab.ui.common.field_key``: the shared
-    ``config.<texts>.<field>.label`` of the run options, else ``config.<method>.<field>.label``)."""
+    field without a label key. The key is the one the page's knob shows (:func:`lab.methods.schema.field_key`)."""
     from lab import texts
 
-    meta = {f.name: f.metadata for f in dataclasses.fields(config_class(method))}.get(name, {})
-    key = f"config.{meta.get('texts') or method}.{name}.label"
+    key = field_key(config_class(method), name, "label")
     if not texts.has_key(key):
         return name
     return texts.t("runs.option_label", language, label=texts.t(key, language), name=name)

@@ -121,9 +121,7 @@ def group_samples(trainer, stage: str, step: int, prompts: list, completions: li
     """The rows ``samples.jsonl`` keeps of one RL step: up to ``limit`` answers in whole groups (a cut group's mean
     is not TRL's), each with its prompt's words, its reward, its group (``num_generations`` consecutive answers to
     one prompt) and the advantage TRL gave it (:func:`trl_advantages`; ``None`` when unknown)."""
-    advantages = (trl_advantages(trainer, len(completions)) if trainer is not None else None) or [None] * len(
-        completions
-    )
+    advantages = trl_advantages(trainer, len(completions)) or [None] * len(completions)  # (no trainer: unknown)
     keep = min(limit - limit % num_generations, len(completions))
     return [
         {"stage": stage, "step": step, "prompt": prompt_text(prompts[i]),

@@ -26,11 +26,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from lab import LabError
+from lab import LabError, texts
 from lab.models import EMBEDDED, TINY
 
 __all__ = [
-    "LEVELS", "MODEL_CHOICES", "MODEL_HELP", "TINY_NOTE", "Schema", "coerce", "field_type", "knob_names", "parse",
+    "LEVELS", "MODEL_CHOICES", "MODEL_HELP", "TINY_NOTE", "Schema", "coerce", "field_key", "field_type", "knob_names",
+    "parse",
 ]  # fmt: skip
 
 LEVELS = ("teaching", "advanced")
@@ -154,6 +155,23 @@ def knob_names(cls: type, level: str | None = None) -> tuple[str, ...]:
     fields = dataclasses.fields(cls)
     levels = LEVELS if level is None else (level,)
     return tuple(f.name for lv in levels for f in fields if f.metadata.get("level") == lv)
+
+
+def field_key(config_cls: type, name: str, part: str) -> str:
+    """The text key of a config field's ``label``, ``help`` or ``info``: ``config.<NAME>.<field>.<part>``, the
+    Config's ``NAME`` in key form (``assets/i18n/*/ui_knobs.json``; a field without a key shows its metadata) — or
+    the owner its metadata names (``texts``), for the fields every method shares (``lab.methods.run_options``).
+
+    >>> from lab.methods.reward_model_config import Config
+    >>> field_key(Config, "epochs", "help")
+    'config.reward_model.epochs.help'
+    >>> from lab.methods.rft_config import Config
+    >>> field_key(Config, "num_processes", "label")
+    'config.run.num_processes.label'
+    """
+    meta = {f.name: f.metadata for f in dataclasses.fields(config_cls)}.get(name, {})
+    owner = meta.get("texts") or texts.slug(getattr(config_cls, "NAME", "config"))
+    return f"config.{owner}.{name}.{part}"
 
 
 def field_type(f: dataclasses.Field) -> tuple[str, bool]:

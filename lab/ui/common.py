@@ -13,7 +13,6 @@ import functools
 import html
 import inspect
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,8 +22,8 @@ import pandas as pd
 
 from lab import LabError, access, runs, texts
 from lab.methods.rlhf_config import route_of
-from lab.methods.schema import field_type, knob_names
-from lab.texts import has_key, t
+from lab.methods.schema import field_key, field_type, knob_names
+from lab.texts import has_key, slug, t
 from lab.ui.lang import L
 
 __all__ = [
@@ -198,23 +197,6 @@ def resolve_model(choice: str | None) -> tuple[str, str | None, str]:
 # ------------------------------------------------------------------ method configs: knobs and form values
 
 
-def field_key(config_cls: type, name: str, part: str) -> str:
-    """The text key of a config field's ``label``, ``help`` or ``info``: ``config.<NAME>.<field>.<part>``, the
-    Config's ``NAME`` in key form (``assets/i18n/*/ui_knobs.json``; a field without a key shows its metadata) — or
-    the owner its metadata names (``texts``), for the fields every method shares (``lab.methods.run_options``).
-
-    >>> from lab.methods.reward_model_config import Config
-    >>> field_key(Config, "epochs", "help")
-    'config.reward_model.epochs.help'
-    >>> from lab.methods.rft_config import Config
-    >>> field_key(Config, "num_processes", "label")
-    'config.run.num_processes.label'
-    """
-    meta = {f.name: f.metadata for f in dataclasses.fields(config_cls)}.get(name, {})
-    owner = meta.get("texts") or slug(getattr(config_cls, "NAME", "config"))
-    return f"config.{owner}.{name}.{part}"
-
-
 def field_help(config_cls: type, name: str) -> str:
     """A config field's help (TRL-style ``metadata={"help": …}``), in the visitor's language where it has a key."""
     key = field_key(config_cls, name, "help")
@@ -278,12 +260,6 @@ def knob(f: dataclasses.Field, value: Any, config_cls: type | None = None) -> gr
     if kind == "int":
         extra["precision"] = 0
     return gr.Number(value, minimum=m.get("min"), maximum=m.get("max"), **extra, **shown)
-
-
-def slug(text: Any) -> str:
-    """A text as a key part: lower case, runs of anything but ``a-z0-9`` as one ``_`` (``"Exact match" →
-    "exact_match"``); keys of the message tables are built from names with it."""
-    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 
 
 def _option_key(name: Any) -> str:

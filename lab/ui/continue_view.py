@@ -12,7 +12,7 @@ from __future__ import annotations
 import gradio as gr
 
 from lab import LabError, access, runs
-from lab.texts import t
+from lab.texts import counted
 from lab.ui.common import user_errors
 from lab.ui.lang import L
 
@@ -44,8 +44,7 @@ def started_text(child_id: str, parent_id: str, steps: int) -> str:
     >>> started_text("b", "a", 1), started_text("b", "a", 2)
     ('run b continues a for 1 more step', 'run b continues a for 2 more steps')
     """
-    key = "ui.continue.started_one" if int(steps) == 1 else "ui.continue.started"
-    return t(key, run_id=child_id, parent=parent_id, steps=int(steps))
+    return counted("ui.continue.started", int(steps), run_id=child_id, parent=parent_id, steps=int(steps))
 
 
 @user_errors

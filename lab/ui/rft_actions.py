@@ -25,7 +25,7 @@ from lab.data.formats import json_error
 from lab.grading import batch as file_grading
 from lab.methods.rft_config import DEFAULT_TASK, Config
 from lab.methods.schema import MODEL_CHOICES, knob_names
-from lab.texts import t
+from lab.texts import counted, t
 from lab.ui.common import field_help, form_config
 
 TEACHING_KNOBS = knob_names(Config, "teaching")
@@ -377,19 +377,15 @@ def load_job(path: str | Path, task: str, valid_task: str = "") -> tuple[str, di
                 value = high
             values[name] = value
     used = sum(1 for m in result.report if m.setting)
-    note = t("openai_job.ui.loaded", name=src.name, used=_count("openai_job.ui.loaded.used", used),
-             ignored=_count("openai_job.ui.loaded.ignored", len(result.report) - used))  # fmt: skip
+    ignored = len(result.report) - used
+    note = t("openai_job.ui.loaded", name=src.name, used=counted("openai_job.ui.loaded.used", used, n=used),
+             ignored=counted("openai_job.ui.loaded.ignored", ignored, n=ignored))  # fmt: skip
     note += "".join(f"  \n⚠️ {n}" for n in notes)
     shown = {path: task_label(path, plain=True) for path in (task, valid) if path}  # as the visitor knows them
     rows = [[functools.reduce(lambda text, p: text.replace(p, shown[p]), shown, cell) for cell in row]
             for row in openai_job.report_rows(result)]  # fmt: skip
     frame = pd.DataFrame(rows, columns=job_columns())
     return specs_json(result.config["graders"]), values, frame, note
-
-
-def _count(key: str, n: int) -> str:
-    """``n`` things in words: ``<key>_one`` for 1, ``<key>_many`` for any other number (English has a plural)."""
-    return t(f"{key}_one" if n == 1 else f"{key}_many", n=n)
 
 
 def _json(text: str, what: str) -> Any:

@@ -16,10 +16,10 @@ from pathlib import Path
 import gradio as gr
 
 from lab import LabError, compare_plots, data, grading, runs
-from lab.texts import has_key, t
+from lab.texts import has_key, slug, t
 from lab.ui import groups_view, runs_view
 from lab.ui import rft_actions as act
-from lab.ui.common import empty_frame, knob_components, slug, starter, steps_html, user_errors
+from lab.ui.common import empty_frame, knob_components, starter, steps_html, user_errors
 from lab.ui.lang import L
 from lab.ui.run_controls import RunControls
 

@@ -36,9 +36,9 @@ import gradio as gr
 import pandas as pd
 
 from lab import LabError, lab_home, plots, runs
-from lab.texts import has_key, t
+from lab.texts import has_key, slug, t
 from lab.ui import rft_view, rlhf_view
-from lab.ui.common import empty_frame, esc, format_seconds, slug
+from lab.ui.common import empty_frame, esc, format_seconds
 from lab.ui.lang import L
 
 POLL_SECONDS = 2.0
